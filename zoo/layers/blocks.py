@@ -1,0 +1,120 @@
+"""Residual blocks built from the norm/act factories: post-activation, pre-activation, inverted residual."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .conv_bn_act import ConvBNAct
+from .create import LayerType, create_act, create_norm, get_norm_layer
+
+__all__ = ["BasicBlock", "InvertedResidual", "PreActBasicBlock"]
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block: 3x3 ConvBNAct, 3x3 ConvBN, add the shortcut, then the activation.
+
+    The shortcut is a 1x1 ConvBN projection when the shape changes (option B of He et al. 2016).
+    ``zero_init_last`` starts the residual branch at zero (Goyal et al. 2017), so each block is an identity.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        *,
+        norm_layer: LayerType = "batchnorm",
+        act_layer: LayerType = "relu",
+        zero_init_last: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conv1 = ConvBNAct(in_chs, out_chs, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
+        self.conv2 = ConvBNAct(out_chs, out_chs, 3, norm_layer=norm_layer, act_layer=None)
+        if stride != 1 or in_chs != out_chs:
+            self.shortcut: nn.Module = ConvBNAct(in_chs, out_chs, 1, stride, norm_layer=norm_layer, act_layer=None)
+        else:
+            self.shortcut = nn.Identity()
+        self.act = create_act(act_layer)
+        if zero_init_last:
+            zero_init_norm(self.conv2.bn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
+
+
+class PreActBasicBlock(nn.Module):
+    """Pre-activation basic block (He et al. 2016, identity mappings; Zagoruyko & Komodakis 2016).
+
+    ``bn1 -> act1 -> conv1 -> bn2 -> act2 -> dropout -> conv2``, plus the shortcut. A projection
+    shortcut is a bias-free 1x1 conv applied to the pre-activated input, as in both papers.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        *,
+        norm_layer: LayerType = "batchnorm",
+        act_layer: LayerType = "relu",
+        drop_rate: float = 0.0,
+    ) -> None:
+        super().__init__()
+        bias = get_norm_layer(norm_layer) is None  # no norm follows: the conv keeps its bias
+        self.bn1 = create_norm(norm_layer, in_chs)
+        self.act1 = create_act(act_layer)
+        self.conv1 = nn.Conv2d(in_chs, out_chs, 3, stride, 1, bias=bias)
+        self.bn2 = create_norm(norm_layer, out_chs)
+        self.act2 = create_act(act_layer)
+        self.drop = nn.Dropout(drop_rate)
+        self.conv2 = nn.Conv2d(out_chs, out_chs, 3, 1, 1, bias=bias)
+        self.shortcut = nn.Conv2d(in_chs, out_chs, 1, stride, bias=False) if stride != 1 or in_chs != out_chs else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act1(self.bn1(x))
+        shortcut = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(self.drop(self.act2(self.bn2(out))))
+        return out + shortcut
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block: 1x1 expand (ConvBNAct), 3x3 depthwise (ConvBNAct), 1x1 linear projection (ConvBN)."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        expand_ratio: int = 6,
+        *,
+        norm_layer: LayerType = "batchnorm",
+        act_layer: LayerType = "relu6",
+        zero_init_last: bool = False,
+    ) -> None:
+        super().__init__()
+        mid_chs = in_chs * expand_ratio
+        self.use_residual = stride == 1 and in_chs == out_chs
+        self.conv_pw = (
+            ConvBNAct(in_chs, mid_chs, 1, norm_layer=norm_layer, act_layer=act_layer)
+            if expand_ratio != 1
+            else nn.Identity()
+        )
+        self.conv_dw = ConvBNAct(
+            mid_chs, mid_chs, 3, stride, groups=mid_chs, norm_layer=norm_layer, act_layer=act_layer
+        )
+        self.conv_pwl = ConvBNAct(mid_chs, out_chs, 1, norm_layer=norm_layer, act_layer=None)
+        if zero_init_last and self.use_residual:
+            zero_init_norm(self.conv_pwl.bn)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv_pwl(self.conv_dw(self.conv_pw(x)))
+        return out + x if self.use_residual else out
+
+
+def zero_init_norm(norm: nn.Module) -> None:
+    """Set a norm's scale to zero (no-op for norms without an affine scale)."""
+    weight = getattr(norm, "weight", None)
+    if isinstance(weight, torch.Tensor):
+        nn.init.zeros_(weight)

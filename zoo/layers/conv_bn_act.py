@@ -1,0 +1,91 @@
+"""Conv -> norm -> activation (and the pre-activation order), the unit every zoo model is built from."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .create import LayerType, create_act, create_norm, get_norm_layer
+
+__all__ = ["ConvBNAct", "ConvNormAct", "NormActConv"]
+
+
+class ConvBNAct(nn.Module):
+    """``conv -> bn -> act`` with children named ``conv``, ``bn``, ``act`` (stable weight keys).
+
+    The conv has a bias only when nothing normalises after it (``norm_layer=None``), because a norm's
+    mean subtraction cancels any per-channel constant: the bias would be a dead parameter.
+    Padding defaults to ``(kernel_size - 1) // 2 * dilation`` ("same" for odd kernels at stride 1).
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        *,
+        dilation: int = 1,
+        padding: int | None = None,
+        bias: bool | None = None,
+        norm_layer: LayerType = "batchnorm",
+        act_layer: LayerType = "relu",
+    ) -> None:
+        super().__init__()
+        if padding is None:
+            padding = (kernel_size - 1) // 2 * dilation
+        if bias is None:
+            bias = get_norm_layer(norm_layer) is None
+        self.conv = nn.Conv2d(
+            in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
+        )
+        self.bn = create_norm(norm_layer, out_chs)
+        self.act = create_act(act_layer)
+
+    @property
+    def in_channels(self) -> int:
+        return self.conv.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.conv.out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+ConvNormAct = ConvBNAct  # timm's name for the same block
+
+
+class NormActConv(nn.Module):
+    """Pre-activation order ``bn -> act -> conv`` (He et al. 2016, identity mappings).
+
+    The conv is bias-free: in pre-activation nets its output is summed and normalised by the next block.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        *,
+        dilation: int = 1,
+        padding: int | None = None,
+        bias: bool = False,
+        norm_layer: LayerType = "batchnorm",
+        act_layer: LayerType = "relu",
+    ) -> None:
+        super().__init__()
+        if padding is None:
+            padding = (kernel_size - 1) // 2 * dilation
+        self.bn = create_norm(norm_layer, in_chs)
+        self.act = create_act(act_layer)
+        self.conv = nn.Conv2d(
+            in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.act(self.bn(x)))

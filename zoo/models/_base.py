@@ -1,0 +1,89 @@
+"""The contract every zoo model follows (timm's): features, head, classifier reset, input checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from ..layers import ClassifierHead
+from ..registry import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+
+__all__ = ["ZooModel", "check_input", "init_weights"]
+
+
+def check_input(x: torch.Tensor, in_chans: int) -> None:
+    """Raise a clear error unless ``x`` is a float ``(N, in_chans, H, W)`` tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a float tensor of shape (N, {in_chans}, H, W), got {type(x).__name__}")
+    if x.ndim != 4 or x.shape[1] != in_chans or not x.is_floating_point():
+        hint = " (add a batch dimension: x.unsqueeze(0))" if x.ndim == 3 else ""
+        raise ValueError(
+            f"expected a float tensor of shape (N, {in_chans}, H, W), got {x.dtype} tensor of shape "
+            f"{tuple(x.shape)}{hint}. Convert uint8 images with x.float() / 255 and normalise them "
+            "with the model's pretrained_cfg mean/std."
+        )
+
+
+def init_weights(model: nn.Module) -> None:
+    """Kaiming-normal (fan_out) convs, unit/zero norms, small-normal linears: torchvision's ResNet init."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm | nn.LayerNorm | nn.InstanceNorm2d):
+            if getattr(m, "weight", None) is not None:
+                nn.init.ones_(m.weight)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class ZooModel(nn.Module):
+    """Base class: subclasses build ``self.head`` (a `ClassifierHead`) and implement ``forward_features``."""
+
+    num_classes: int
+    num_features: int
+    in_chans: int
+    head: ClassifierHead
+
+    def __init__(self, *, num_classes: int, in_chans: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.in_chans = in_chans
+        self.pretrained_cfg: dict[str, Any] = {
+            "architecture": None,
+            "input_size": (in_chans, 32, 32),
+            "mean": CIFAR10_MEAN,
+            "std": CIFAR10_STD,
+            "num_classes": num_classes,
+            "label_names": CIFAR10_CLASSES if num_classes == 10 else None,
+        }
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map before global pooling, ``(N, num_features, h, w)``."""
+        raise NotImplementedError
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool the feature map and classify it; ``pre_logits=True`` returns the pooled ``(N, num_features)``."""
+        return self.head(x, pre_logits=pre_logits)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier by a fresh one for ``num_classes`` (0 makes the model a feature extractor)."""
+        self.head.reset(num_classes)
+        self.num_classes = num_classes
+        self.pretrained_cfg["num_classes"] = num_classes
+        if num_classes != 10:
+            self.pretrained_cfg["label_names"] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, self.in_chans)
+        return self.forward_head(self.forward_features(x))

@@ -1,0 +1,395 @@
+"""The model registry: names -> keyword-only builders, their metadata, and plugin discovery.
+
+Built-in families register on ``import zoo``. Third-party packages add models through the entry-point
+group ``zoo.models``; those are imported lazily, on the first registry lookup, each in isolation: a
+plugin that fails to import is reported with a warning and the other models stay usable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import fnmatch
+import functools
+import importlib.metadata
+import os
+import re
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+import torch.nn as nn
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "ModelInfo",
+    "PluginError",
+    "UnknownModelError",
+    "WeightSpec",
+    "create",
+    "is_model",
+    "list_models",
+    "load_plugins",
+    "model_info",
+    "register_model",
+    "split_model_name",
+]
+
+ENTRY_POINT_GROUP = "zoo.models"
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+B = TypeVar("B", bound=Callable[..., nn.Module])
+
+
+class UnknownModelError(KeyError, ValueError):
+    """A model name (or weight tag) that is not registered."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0])
+
+
+class PluginError(RuntimeError):
+    """A plugin tried something the registry forbids (e.g. replacing a registered name)."""
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One published weight file of a model: where it lives, its pinned hash and what it scored."""
+
+    tag: str
+    file: str | None = None  # path relative to the zoo package (shipped with it)
+    url: str | None = None
+    sha256: str | None = None
+    num_classes: int = 10
+    label_names: tuple[str, ...] = CIFAR10_CLASSES
+    metrics: dict[str, float] = field(default_factory=dict)
+    recipe: str | None = None
+    card: str | None = None  # docs/cards/<name>.md
+
+    @property
+    def location(self) -> str:
+        """A local path (for shipped files) or a URL."""
+        if self.file is not None:
+            return str(Path(__file__).parent / self.file)
+        if self.url is not None:
+            return self.url
+        raise ValueError(f"weight {self.tag!r} has neither a file nor a url")
+
+
+@dataclass
+class ModelInfo:
+    """Everything the registry knows about one model name."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    family: str
+    paper: str = ""
+    source: str = "zoo"  # "zoo" for built-ins, else the plugin (entry point or module) that registered it
+    input_size: tuple[int, int, int] = (3, 32, 32)
+    mean: tuple[float, ...] = CIFAR10_MEAN
+    std: tuple[float, ...] = CIFAR10_STD
+    num_classes: int = 10
+    recipe: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, WeightSpec] = field(default_factory=dict)
+    default_tag: str | None = None
+
+    @property
+    def tags(self) -> list[str]:
+        return list(self.weights)
+
+    @functools.cached_property
+    def _counts(self) -> tuple[int, int]:
+        return count_params_and_macs(self.builder, self.input_size)
+
+    @property
+    def params(self) -> int:
+        """Parameter count for the default ``num_classes`` (built on the meta device: no memory, no init cost)."""
+        return self._counts[0]
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of one forward pass at ``input_size``, from ``torch.utils.flop_counter``."""
+        return self._counts[1]
+
+    def default_cfg(self) -> dict[str, Any]:
+        """The ``pretrained_cfg`` a model built without weights carries."""
+        return {
+            "architecture": self.name,
+            "input_size": self.input_size,
+            "mean": self.mean,
+            "std": self.std,
+            "num_classes": self.num_classes,
+            "label_names": CIFAR10_CLASSES if self.num_classes == 10 else None,
+            "recipe": dict(self.recipe),
+            "tag": None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary (used by ``python -m zoo.list --json`` and the docs generator)."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "paper": self.paper,
+            "source": self.source,
+            "params": self.params,
+            "macs": self.macs,
+            "input_size": list(self.input_size),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "tags": self.tags,
+            "default_tag": self.default_tag,
+            "recipe": self.recipe,
+        }
+
+
+def count_params_and_macs(builder: Callable[..., nn.Module], input_size: tuple[int, int, int]) -> tuple[int, int]:
+    """Build on the meta device and count parameters and MACs (FLOPs / 2) of one image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        model = builder()
+        params = sum(p.numel() for p in model.parameters())
+        model.eval()
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(torch.empty(1, *input_size))
+    return params, counter.get_total_flops() // 2
+
+
+# --------------------------------------------------------------------------------------------------- state
+_models: dict[str, ModelInfo] = {}
+_lock = threading.RLock()
+_plugins_loaded = False
+_staging: dict[str, ModelInfo] | None = None  # registrations of the plugin being imported right now
+_staging_source: str | None = None
+
+
+def register_model(
+    fn: B | None = None,
+    *,
+    name: str | None = None,
+    family: str | None = None,
+    paper: str = "",
+    input_size: tuple[int, int, int] = (3, 32, 32),
+    mean: tuple[float, ...] = CIFAR10_MEAN,
+    std: tuple[float, ...] = CIFAR10_STD,
+    recipe: dict[str, Any] | None = None,
+    weights: Iterable[WeightSpec] = (),
+    default_tag: str | None = None,
+) -> Any:
+    """Register a keyword-only model builder; usable bare (``@register_model``) or with metadata.
+
+    A name that is already registered is an error, for built-ins and plugins alike.
+    """
+
+    def decorator(builder: B) -> B:
+        model_name = name or builder.__name__
+        if not re.fullmatch(r"[a-z0-9_]+", model_name):
+            raise ValueError(f"model names are lower_snake_case (letters, digits, '_'), got {model_name!r}")
+        specs = {w.tag: w for w in weights}
+        info = ModelInfo(
+            name=model_name,
+            builder=builder,
+            family=family or builder.__module__.rsplit(".", 1)[-1],
+            paper=paper,
+            input_size=tuple(input_size),
+            mean=tuple(mean),
+            std=tuple(std),
+            recipe=dict(recipe or {}),
+            weights=specs,
+            default_tag=default_tag or next(iter(specs), None),
+        )
+        with _lock:
+            if _staging is not None:
+                info.source = _staging_source or info.source
+                if model_name in _models or model_name in _staging:
+                    owner = _models[model_name].source if model_name in _models else info.source
+                    raise PluginError(
+                        f"plugin {info.source!r} tried to register {model_name!r}, which {owner!r} already registered"
+                    )
+                _staging[model_name] = info
+            else:
+                if model_name in _models:
+                    raise ValueError(f"model {model_name!r} is already registered (by {_models[model_name].source!r})")
+                if not builder.__module__.startswith("zoo."):
+                    info.source = builder.__module__
+                _models[model_name] = info
+        builder.model_info = info  # type: ignore[attr-defined]
+        return builder
+
+    return decorator(fn) if fn is not None else decorator
+
+
+@contextlib.contextmanager
+def _plugin_scope(source: str) -> Iterator[dict[str, ModelInfo]]:
+    """Collect a plugin's registrations; they are committed only if its import succeeds."""
+    global _staging, _staging_source
+    _staging, _staging_source = {}, source
+    try:
+        yield _staging
+    finally:
+        _staging, _staging_source = None, None
+
+
+def load_plugins(*, force: bool = False) -> list[str]:
+    """Import every ``zoo.models`` entry point once (isolated); return the names of those that failed.
+
+    Set ``ZOO_DISABLE_PLUGINS=1`` to skip discovery.
+    """
+    global _plugins_loaded
+    with _lock:
+        if _plugins_loaded and not force:
+            return []
+        _plugins_loaded = True
+        if os.environ.get("ZOO_DISABLE_PLUGINS", "").lower() in {"1", "true", "yes"}:
+            return []
+        failed = []
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                with _plugin_scope(f"{ep.name} ({ep.value})") as staged:
+                    obj = ep.load()
+                    if callable(obj) and not isinstance(obj, type):
+                        obj()  # an entry point may name a function that registers models
+                _models.update(staged)
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                failed.append(ep.name)
+                warnings.warn(
+                    f"zoo plugin {ep.name!r} ({ep.value}) failed to load and was skipped: {type(exc).__name__}: {exc}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        return failed
+
+
+def _registry() -> dict[str, ModelInfo]:
+    load_plugins()
+    return _models
+
+
+# --------------------------------------------------------------------------------------------------- lookup
+def split_model_name(model_name: str) -> tuple[str, str | None]:
+    """``"resnet20.cifar10"`` -> ``("resnet20", "cifar10")``; ``"resnet20"`` -> ``("resnet20", None)``."""
+    name, _, tag = model_name.partition(".")
+    return name, tag or None
+
+
+def _natural_key(name: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _unknown(name: str) -> UnknownModelError:
+    names = list(_registry())
+    close = difflib.get_close_matches(name, names, n=5, cutoff=0.6)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return UnknownModelError(f"unknown model {name!r}.{hint} See zoo.list_models() for all {len(names)} models.")
+
+
+def model_info(model_name: str) -> ModelInfo:
+    """Metadata of a registered model (a ``.tag`` suffix is accepted and ignored)."""
+    name, _ = split_model_name(model_name)
+    info = _registry().get(name)
+    if info is None:
+        raise _unknown(name)
+    return info
+
+
+def is_model(model_name: str) -> bool:
+    """True when ``model_name`` (optionally ``name.tag`` with a known tag) is registered."""
+    name, tag = split_model_name(model_name)
+    info = _registry().get(name)
+    return info is not None and (tag is None or tag in info.weights)
+
+
+def list_models(
+    pattern: str | Iterable[str] = "*",
+    *,
+    pretrained: bool | None = None,
+    family: str | None = None,
+    max_params: int | None = None,
+    max_macs: int | None = None,
+) -> list[str]:
+    """Registered names matching fnmatch ``pattern`` (one or several), naturally sorted.
+
+    ``pretrained=True`` lists ``name.tag`` for every published weight (like timm), ``pretrained=False``
+    only models without weights. ``max_params`` / ``max_macs`` filter by budget (10 classes, 32x32).
+    """
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    out = []
+    for name, info in _registry().items():
+        if not any(fnmatch.fnmatch(name, p) for p in patterns):
+            continue
+        if family is not None and info.family != family:
+            continue
+        if max_params is not None and info.params > max_params:
+            continue
+        if max_macs is not None and info.macs > max_macs:
+            continue
+        if pretrained is True:
+            out.extend(f"{name}.{tag}" for tag in info.weights)
+        elif pretrained is None or not info.weights:
+            out.append(name)
+    return sorted(out, key=_natural_key)
+
+
+def create(
+    model_name: str,
+    *,
+    pretrained: bool = False,
+    weights: str | os.PathLike[str] | None = None,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model by name, optionally with weights.
+
+    ``model_name`` may carry a weight tag (``"resnet20.cifar10"``, which implies ``pretrained=True``).
+    ``weights`` is a safetensors path or URL. With ``num_classes`` different from the weights', the
+    classifier is re-initialised (fine-tuning) and every other tensor loads.
+    """
+    from .weights import load_weights  # weights imports the registry; keep the import one-way at load time
+
+    name, tag = split_model_name(model_name)
+    info = model_info(name)
+    spec = None
+    if tag is not None or pretrained:
+        tag = tag or info.default_tag
+        if tag is None:
+            raise UnknownModelError(
+                f"model {name!r} has no pretrained weights; models with weights: "
+                f"{', '.join(list_models(pretrained=True)) or 'none yet'}"
+            )
+        if tag not in info.weights:
+            raise UnknownModelError(f"model {name!r} has no weights tagged {tag!r}; available: {', '.join(info.tags)}")
+        spec = info.weights[tag]
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    elif spec is not None:
+        kwargs["num_classes"] = spec.num_classes
+    if in_chans is not None:
+        kwargs["in_chans"] = in_chans
+
+    model = info.builder(**kwargs)
+    cfg = info.default_cfg()
+    cfg["num_classes"] = getattr(model, "num_classes", cfg["num_classes"])
+    if cfg["num_classes"] != 10:
+        cfg["label_names"] = None
+    cfg["model_kwargs"] = dict(kwargs)
+    model.pretrained_cfg = cfg
+    if spec is not None:
+        load_weights(model, spec.location, sha256=spec.sha256)
+        cfg.update(tag=spec.tag, metrics=dict(spec.metrics), recipe_name=spec.recipe, sha256=spec.sha256)
+        if cfg["num_classes"] == spec.num_classes:
+            cfg["label_names"] = spec.label_names
+    if weights is not None:
+        load_weights(model, weights)
+    return model

@@ -1,0 +1,298 @@
+"""Weights I/O: safetensors only, with a self-describing header. The one place weights are read or written.
+
+A zoo weight file is a plain safetensors file whose string header carries JSON values: the architecture
+name and builder kwargs (enough for `load` to rebuild the model), num_classes, mean/std, label names,
+the zoo version and any metrics. Loading checks everything before touching the model, so a failed load
+leaves the model exactly as it was. Pickle is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.parse
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+__all__ = ["WeightsError", "file_sha256", "load", "load_weights", "read_weights", "save_weights"]
+
+PathOrUrl = str | os.PathLike[str]
+_STRIP_PREFIXES = ("module.", "_orig_mod.")
+_MAX_LISTED = 12
+
+
+class WeightsError(ValueError):
+    """A weight file that cannot be loaded into the model (the model is left unchanged)."""
+
+
+def file_sha256(path: PathOrUrl) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ writing
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, tuple | set):
+        return list(obj)
+    if isinstance(obj, torch.Tensor):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    return repr(obj)  # classes/partials in builder kwargs: recorded, but `load` cannot rebuild from them
+
+
+def save_weights(model: nn.Module, path: PathOrUrl, *, dtype: torch.dtype | None = None, **metadata: Any) -> str:
+    """Write ``model``'s state dict to ``path`` as safetensors with a descriptive header; return its sha256.
+
+    ``metadata`` values (any JSON-able value) are stored JSON-encoded next to the architecture, builder
+    kwargs, num_classes, mean/std, label names and zoo version. ``dtype`` (e.g. ``torch.float16``) stores
+    floating tensors at that precision. The file is written to a temp file and renamed into place.
+    """
+    from . import __version__
+
+    model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
+    model = getattr(model, "module", model)  # DistributedDataParallel / DataParallel
+    cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+    header: dict[str, Any] = {
+        "format": "zoo",
+        "zoo_version": __version__,
+        "architecture": cfg.get("architecture"),
+        "model_kwargs": cfg.get("model_kwargs", {}),
+        "num_classes": getattr(model, "num_classes", cfg.get("num_classes")),
+        "mean": cfg.get("mean"),
+        "std": cfg.get("std"),
+        "label_names": cfg.get("label_names"),
+        "metrics": {},
+    }
+    header.update(metadata)
+    tensors = {}
+    for key, value in model.state_dict().items():
+        value = value.detach().to("cpu", copy=True)
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[key] = value.contiguous()
+    str_header = {k: json.dumps(v, default=_json_default) for k, v in header.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=str_header)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return file_sha256(path)
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def _is_url(location: PathOrUrl) -> bool:
+    return isinstance(location, str) and urllib.parse.urlparse(location).scheme in {"http", "https", "file"}
+
+
+def _download(url: str, sha256: str | None, progress: bool) -> Path:
+    """Fetch ``url`` into torch.hub's checkpoint cache (once) and return the local path."""
+    filename = os.path.basename(urllib.parse.urlparse(url).path) or "weights.safetensors"
+    cache_dir = Path(torch.hub.get_dir()) / "checkpoints"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    dest = cache_dir / filename
+    if dest.exists() and (sha256 is None or file_sha256(dest) == sha256):
+        return dest
+    try:
+        torch.hub.download_url_to_file(url, str(dest), progress=progress)
+    except Exception as exc:
+        raise WeightsError(
+            f"could not download weights from {url}: {exc}. Download the file yourself and pass "
+            "its path (weights=PATH) to load it offline."
+        ) from exc
+    return dest
+
+
+def _sniff(path: Path) -> None:
+    """Recognise the common non-safetensors files up front, for a useful message."""
+    size = path.stat().st_size
+    if size == 0:
+        raise WeightsError(f"{path} is empty (0 bytes); expected a safetensors file")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        raise WeightsError(
+            f"{path} looks like a PyTorch pickle checkpoint (torch.save). zoo never loads pickle: "
+            "convert it once in a trusted session with safetensors.torch.save_file"
+            "(torch.load(f, weights_only=True), 'model.safetensors')"
+        )
+    if size < 8 or int.from_bytes(head[:8], "little") > size - 8 or head[8:9] != b"{":
+        raise WeightsError(f"{path} is not a safetensors file (bad or truncated header)")
+
+
+def read_weights(
+    location: PathOrUrl, *, sha256: str | None = None, progress: bool = False
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Read a safetensors file (path or URL) into CPU tensors and its decoded header metadata."""
+    path = _download(location, sha256, progress) if _is_url(location) else Path(location)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    _sniff(path)
+    if sha256 is not None:
+        actual = file_sha256(path)
+        if actual != sha256.lower():
+            raise WeightsError(
+                f"sha256 mismatch for {path}: expected {sha256}, got {actual}. "
+                "The file is corrupt or not the published one."
+            )
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            raw_meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a mapping
+    except Exception as exc:
+        raise WeightsError(f"{path} is not a valid safetensors file (truncated or corrupt?): {exc}") from exc
+    meta: dict[str, Any] = {}
+    for key, value in raw_meta.items():
+        try:
+            meta[key] = json.loads(value)
+        except json.JSONDecodeError:
+            meta[key] = value  # foreign files may store plain strings
+    return tensors, meta
+
+
+def _strip_prefixes(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, value in state.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _STRIP_PREFIXES:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix) :], True
+        out[key] = value
+    return out
+
+
+def _classifier_prefix(model: nn.Module) -> str | None:
+    get_classifier = getattr(model, "get_classifier", None)
+    if get_classifier is None:
+        return None
+    fc = get_classifier()
+    for name, module in model.named_modules():
+        if module is fc:
+            return name + "."
+    return None
+
+
+def _listing(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_MAX_LISTED])
+    return shown + (f", ... ({len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
+
+
+def load_state_dict_checked(
+    model: nn.Module, state: Mapping[str, torch.Tensor], *, strict: bool = True, source: str = "weights"
+) -> None:
+    """Validate ``state`` against ``model`` completely, then load it; on any error the model is unchanged."""
+    state = _strip_prefixes(state)
+    filter_fn = getattr(model, "checkpoint_filter_fn", None)
+    if filter_fn is not None:
+        state = filter_fn(state)
+    target = model.state_dict()
+
+    head = _classifier_prefix(model)
+    if head is not None:
+        head_keys = [k for k in state if k.startswith(head)]
+        model_head = [k for k in target if k.startswith(head)]
+        if any(k not in target or state[k].shape != target[k].shape for k in head_keys) or (
+            head_keys and not model_head
+        ):
+            warnings.warn(
+                f"{source}: classifier shape differs from the model's (num_classes="
+                f"{getattr(model, 'num_classes', '?')}); it is left freshly initialised (fine-tuning)",
+                UserWarning,
+                stacklevel=3,
+            )
+            state = {k: v for k, v in state.items() if not k.startswith(head)}
+            target = {k: v for k, v in target.items() if not k.startswith(head)}
+
+    missing = [k for k in target if k not in state]
+    unexpected = [k for k in state if k not in target]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(target[k].shape)}"
+        for k in target
+        if k in state and state[k].shape != target[k].shape
+    ]
+    dtypes = [
+        f"{k}: file {state[k].dtype} vs model {target[k].dtype}"
+        for k in target
+        if k in state and state[k].is_floating_point() != target[k].is_floating_point()
+    ]
+    problems = []
+    if shapes:
+        problems.append(f"mis-shaped keys: {_listing(shapes)}")
+    if dtypes:
+        problems.append(f"wrong dtype: {_listing(dtypes)}")
+    if strict and missing:
+        problems.append(f"missing keys: {_listing(missing)}")
+    if strict and unexpected:
+        problems.append(f"unexpected keys: {_listing(unexpected)}")
+    if problems:
+        arch = getattr(model, "pretrained_cfg", {}).get("architecture") or type(model).__name__
+        raise WeightsError(f"{source} does not fit {arch} (is it for another architecture?): " + "; ".join(problems))
+    bad = [k for k in target if k in state and state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
+    if bad:
+        raise WeightsError(f"{source} holds NaN or Inf values in: {_listing(bad)}")
+
+    ready = {k: state[k].to(dtype=target[k].dtype) for k in target if k in state}
+    model.load_state_dict(ready, strict=False)
+
+
+def load_weights(
+    model: nn.Module, location: PathOrUrl, *, sha256: str | None = None, strict: bool = True
+) -> dict[str, Any]:
+    """Load a safetensors file or URL into ``model`` after checking it completely; return the header.
+
+    Keys prefixed with ``module.`` (DDP) or ``_orig_mod.`` (torch.compile) are accepted. Floating tensors
+    stored at another precision (fp16, bf16) are cast to the model's dtype; any other dtype change,
+    a missing/unexpected/mis-shaped key, NaN/Inf or a hash mismatch raises `WeightsError`.
+    """
+    tensors, meta = read_weights(location, sha256=sha256)
+    load_state_dict_checked(model, tensors, strict=strict, source=str(location))
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, dict) and meta.get("format") == "zoo":
+        if meta.get("num_classes") == getattr(model, "num_classes", None) and meta.get("label_names"):
+            cfg["label_names"] = tuple(meta["label_names"])
+        for key in ("mean", "std"):
+            if meta.get(key):
+                cfg[key] = tuple(meta[key])
+        if meta.get("metrics"):
+            cfg["metrics"] = meta["metrics"]
+    return meta
+
+
+def load(location: PathOrUrl, *, sha256: str | None = None, **kwargs: Any) -> nn.Module:
+    """Rebuild a model from a zoo weight file's header alone and load its weights."""
+    from .registry import create
+
+    tensors, meta = read_weights(location, sha256=sha256)
+    arch = meta.get("architecture")
+    if meta.get("format") != "zoo" or not isinstance(arch, str):
+        raise WeightsError(
+            f"{location} has no zoo header naming its architecture; use zoo.create(NAME, weights=PATH) instead"
+        )
+    model_kwargs = dict(meta.get("model_kwargs") or {})
+    model_kwargs.update(kwargs)
+    model = create(arch, **model_kwargs)
+    load_state_dict_checked(model, tensors, source=str(location))
+    model.pretrained_cfg.update({k: meta[k] for k in ("metrics", "label_names") if meta.get(k)})
+    return model
