@@ -15,7 +15,7 @@ class BasicBlock(nn.Module):
     """ResNet basic block: 3x3 ConvBNAct, 3x3 ConvBN, add the shortcut, then the activation.
 
     The shortcut is a 1x1 ConvBN projection when the shape changes (option B of He et al. 2016).
-    ``zero_init_last`` starts the residual branch at zero (Goyal et al. 2017), so each block is an identity.
+    ``zero_init_last()`` starts the residual branch at zero (Goyal et al. 2017): each block begins as identity.
     """
 
     def __init__(
@@ -26,7 +26,6 @@ class BasicBlock(nn.Module):
         *,
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
-        zero_init_last: bool = False,
     ) -> None:
         super().__init__()
         self.conv1 = ConvBNAct(in_chs, out_chs, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
@@ -36,8 +35,9 @@ class BasicBlock(nn.Module):
         else:
             self.shortcut = nn.Identity()
         self.act = create_act(act_layer)
-        if zero_init_last:
-            zero_init_norm(self.conv2.bn)
+
+    def zero_init_last(self) -> None:
+        zero_init_norm(self.conv2.bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
@@ -91,7 +91,6 @@ class InvertedResidual(nn.Module):
         *,
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu6",
-        zero_init_last: bool = False,
     ) -> None:
         super().__init__()
         mid_chs = in_chs * expand_ratio
@@ -105,7 +104,9 @@ class InvertedResidual(nn.Module):
             mid_chs, mid_chs, 3, stride, groups=mid_chs, norm_layer=norm_layer, act_layer=act_layer
         )
         self.conv_pwl = ConvBNAct(mid_chs, out_chs, 1, norm_layer=norm_layer, act_layer=None)
-        if zero_init_last and self.use_residual:
+
+    def zero_init_last(self) -> None:
+        if self.use_residual:
             zero_init_norm(self.conv_pwl.bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

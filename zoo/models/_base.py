@@ -26,8 +26,11 @@ def check_input(x: torch.Tensor, in_chans: int) -> None:
         )
 
 
-def init_weights(model: nn.Module) -> None:
-    """Kaiming-normal (fan_out) convs, unit/zero norms, small-normal linears: torchvision's ResNet init."""
+def init_weights(model: nn.Module, *, zero_init_last: bool = False) -> None:
+    """Kaiming-normal (fan_out) convs, unit/zero norms, small-normal linears: torchvision's ResNet init.
+
+    ``zero_init_last`` then zeroes the last norm scale of every residual branch that supports it.
+    """
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -42,6 +45,10 @@ def init_weights(model: nn.Module) -> None:
             nn.init.normal_(m.weight, 0, 0.01)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    if zero_init_last:
+        for m in model.modules():
+            if hasattr(m, "zero_init_last"):
+                m.zero_init_last()
 
 
 class ZooModel(nn.Module):

@@ -1,0 +1,78 @@
+"""Pre-activation ResNets (He et al. 2016, identity mappings): norm -> act -> conv in every block."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+
+from ..layers import ClassifierHead, LayerType, PreActBasicBlock, create_act, create_norm, get_norm_layer
+from ..registry import register_model
+from ._base import ZooModel, init_weights
+
+__all__ = ["PreActResNet"]
+
+
+class PreActResNet(ZooModel):
+    """3x3 conv stem, stages of `PreActBasicBlock`, a final norm -> act, GAP head.
+
+    The final norm/act (``final_norm``, ``final_act``) completes the last block's pre-activation, as in the
+    identity-mappings and wide-ResNet papers. ``block_drop_rate`` is the dropout between a block's convs.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        widths: Sequence[int],
+        *,
+        stem_width: int = 64,
+        num_classes: int = 10,
+        in_chans: int = 3,
+        norm_layer: LayerType = "batchnorm",
+        act_layer: LayerType = "relu",
+        drop_rate: float = 0.0,
+        block_drop_rate: float = 0.0,
+    ) -> None:
+        super().__init__(num_classes=num_classes, in_chans=in_chans)
+        self.stem = nn.Conv2d(in_chans, stem_width, 3, 1, 1, bias=get_norm_layer(norm_layer) is None)
+        stages, in_chs = [], stem_width
+        for i, (depth, width) in enumerate(zip(layers, widths)):
+            blocks = []
+            for j in range(depth):
+                stride = 2 if i > 0 and j == 0 else 1
+                blocks.append(
+                    PreActBasicBlock(
+                        in_chs, width, stride, norm_layer=norm_layer, act_layer=act_layer, drop_rate=block_drop_rate
+                    )
+                )
+                in_chs = width
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.final_norm = create_norm(norm_layer, in_chs)
+        self.final_act = create_act(act_layer)
+        self.num_features = in_chs
+        self.head = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)
+        init_weights(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.final_act(self.final_norm(self.stages(self.stem(x))))
+
+
+@register_model(
+    family="preact_resnet",
+    paper="He et al. 2016, Identity Mappings in Deep Residual Networks (CIFAR stem as in kuangliu/pytorch-cifar)",
+    recipe={
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 5e-4,
+        "batch_size": 128,
+        "epochs": 30,
+        "schedule": "onecycle",
+    },
+)
+def preact_resnet18(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> PreActResNet:
+    """Pre-activation ResNet-18: widths 64-128-256-512, 2 blocks per stage."""
+    return PreActResNet((2, 2, 2, 2), (64, 128, 256, 512), num_classes=num_classes, in_chans=in_chans, **kwargs)
