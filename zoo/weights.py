@@ -130,14 +130,15 @@ def _sniff(path: Path) -> None:
         raise WeightsError(f"{path} is empty (0 bytes); expected a safetensors file")
     with open(path, "rb") as f:
         head = f.read(16)
-    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+    if size >= 9 and int.from_bytes(head[:8], "little") <= size - 8 and head[8:9] == b"{":
+        return  # a safetensors header: 8-byte little-endian length, then JSON
+    if head.startswith(b"PK\x03\x04") or (head[:1] == b"\x80" and head[1:2] in {b"\x02", b"\x03", b"\x04", b"\x05"}):
         raise WeightsError(
             f"{path} looks like a PyTorch pickle checkpoint (torch.save). zoo never loads pickle: "
             "convert it once in a trusted session with safetensors.torch.save_file"
             "(torch.load(f, weights_only=True), 'model.safetensors')"
         )
-    if size < 8 or int.from_bytes(head[:8], "little") > size - 8 or head[8:9] != b"{":
-        raise WeightsError(f"{path} is not a safetensors file (bad or truncated header)")
+    raise WeightsError(f"{path} is not a safetensors file (bad or truncated header)")
 
 
 def read_weights(
@@ -199,6 +200,17 @@ def _listing(keys: list[str]) -> str:
     return shown + (f", ... ({len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else "")
 
 
+def _classifier_differs(state: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], head: str) -> bool:
+    """True when only the number of classes differs: same feature width, other row count (or no classifier)."""
+    weight = state.get(head + "weight")
+    if weight is None or weight.ndim != 2:
+        return False
+    model_weight = target.get(head + "weight")
+    if model_weight is None:  # num_classes=0: the model has no classifier
+        return True
+    return weight.shape[1] == model_weight.shape[1] and weight.shape[0] != model_weight.shape[0]
+
+
 def load_state_dict_checked(
     model: nn.Module, state: Mapping[str, torch.Tensor], *, strict: bool = True, source: str = "weights"
 ) -> None:
@@ -210,20 +222,15 @@ def load_state_dict_checked(
     target = model.state_dict()
 
     head = _classifier_prefix(model)
-    if head is not None:
-        head_keys = [k for k in state if k.startswith(head)]
-        model_head = [k for k in target if k.startswith(head)]
-        if any(k not in target or state[k].shape != target[k].shape for k in head_keys) or (
-            head_keys and not model_head
-        ):
-            warnings.warn(
-                f"{source}: classifier shape differs from the model's (num_classes="
-                f"{getattr(model, 'num_classes', '?')}); it is left freshly initialised (fine-tuning)",
-                UserWarning,
-                stacklevel=3,
-            )
-            state = {k: v for k, v in state.items() if not k.startswith(head)}
-            target = {k: v for k, v in target.items() if not k.startswith(head)}
+    if head is not None and _classifier_differs(state, target, head):
+        warnings.warn(
+            f"{source}: classifier shape differs from the model's (num_classes="
+            f"{getattr(model, 'num_classes', '?')}); it is left freshly initialised (fine-tuning)",
+            UserWarning,
+            stacklevel=3,
+        )
+        state = {k: v for k, v in state.items() if not k.startswith(head)}
+        target = {k: v for k, v in target.items() if not k.startswith(head)}
 
     missing = [k for k in target if k not in state]
     unexpected = [k for k in state if k not in target]

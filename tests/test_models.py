@@ -1,0 +1,204 @@
+"""Registry-wide tests: every registered model is checked the moment it is registered."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+import zoo
+
+BIG = {"wrn28_10", "vgg19_bn", "vgg16_bn", "preact_resnet18", "resnet18", "resnet110"}
+MODELS = [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in zoo.list_models()]
+NORM_TYPES = (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
+
+# Parameter counts for 10 classes from the literature (the families issue's table).
+REFERENCE_PARAMS = {
+    "modern_gap_cnn": 77_130,
+    "resnet20": 272_474,
+    "resnet32": 466_906,
+    "resnet44": 661_338,
+    "resnet56": 855_770,
+    "resnet110": 1_730_714,
+    "preact_resnet18": 11_171_146,
+    "resnet18": 11_173_962,
+    "mobilenetv2_x0_5": 700_490,
+    "mobilenetv2_x1_0": 2_236_682,
+    "mobilenetv2_x1_4": 4_330_000,
+    "wrn16_4": 2_750_000,
+    "wrn28_10": 36_500_000,
+    "resnet9": 6_570_000,
+    "airbench94_net": 1_970_000,
+}
+
+
+def _params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward_and_contract(name):
+    model = zoo.create(name)
+    x = torch.randn(2, 3, 32, 32)
+    out = model(x)
+    assert out.shape == (2, model.num_classes) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    feats = model.forward_features(x)
+    assert feats.ndim == 4 and feats.shape[1] == model.num_features
+    assert model.forward_head(feats, pre_logits=True).shape == (2, model.num_features)
+    assert torch.allclose(model.forward_head(feats), out, atol=1e-5) or model.training
+    cfg = model.pretrained_cfg
+    assert cfg["architecture"] == name and cfg["input_size"] == (3, 32, 32)
+    assert len(cfg["mean"]) == 3 and len(cfg["label_names"]) == 10
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_param_count_matches_model_info_and_literature(name):
+    model = zoo.create(name)
+    assert _params(model) == zoo.model_info(name).params
+    if name in REFERENCE_PARAMS:
+        assert _params(model) == pytest.approx(REFERENCE_PARAMS[name], rel=0.01)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_num_classes_zero_and_reset_classifier(name):
+    model = zoo.create(name, num_classes=0).eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert model(x).shape == (2, model.num_features)
+    model.reset_classifier(7)
+    assert model(x).shape == (2, 7) and model.num_classes == 7
+
+
+def _convs_feeding_norms(model, x):
+    """(conv, norm) pairs where the norm's input is the conv's output (possibly through a max-pool)."""
+    producer, pairs, hooks = {}, [], []
+
+    def hook(module, inputs, output):
+        src = producer.get(id(inputs[0])) if inputs and isinstance(inputs[0], torch.Tensor) else None
+        if isinstance(module, nn.MaxPool2d) and isinstance(src, nn.Conv2d):
+            producer[id(output)] = src  # airbench pools between conv and norm
+            return
+        if isinstance(module, NORM_TYPES) and isinstance(src, nn.Conv2d):
+            pairs.append((src, module))
+        producer[id(output)] = module
+
+    for m in model.modules():
+        if not list(m.children()):
+            hooks.append(m.register_forward_hook(hook))
+    model(x)
+    for h in hooks:
+        h.remove()
+    return pairs
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_no_conv_before_a_norm_has_a_bias(name):
+    model = zoo.create(name)
+    pairs = _convs_feeding_norms(model, torch.randn(2, 3, 32, 32))
+    assert pairs, "expected conv -> norm pairs"
+    assert all(conv.bias is None for conv, _ in pairs)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_norm_swap_leaves_no_batchnorm_and_trains(name):
+    model = zoo.create(name, norm_layer="groupnorm")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert any(isinstance(m, nn.GroupNorm) for m in model.modules())
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    before = [p.detach().clone() for p in model.parameters()]
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_safetensors_round_trip_gives_identical_outputs(name, tmp_path):
+    model = zoo.create(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    path = tmp_path / f"{name}.safetensors"
+    zoo.save_weights(model, path, metrics={"top1": 0.0})
+    torch.manual_seed(1)
+    other = zoo.create(name, weights=path).eval()
+    assert torch.equal(model(x), other(x))
+    rebuilt = zoo.load(path).eval()
+    assert torch.equal(model(x), rebuilt(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_channels_last_and_bf16_autocast(name):
+    model = zoo.create(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    ref = model(x)
+    model_cl = model.to(memory_format=torch.channels_last)
+    out = model_cl(x.to(memory_format=torch.channels_last))
+    assert torch.allclose(out, ref, atol=1e-4, rtol=1e-3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model_cl(x.to(memory_format=torch.channels_last))
+    assert low.dtype == torch.bfloat16 and torch.isfinite(low).all()
+    assert (low.float().argmax(1) == ref.argmax(1)).float().mean() >= 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["modern_gap_cnn", "resnet20", "mobilenetv2_x0_5", "airbench94_net", "resnet9"])
+def test_torch_export_with_dynamic_batch(name):
+    model = zoo.create(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
+    for n in (1, 3):
+        xi = torch.randn(n, 3, 32, 32)
+        assert torch.allclose(program.module()(xi), model(xi), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["modern_gap_cnn", "resnet20"])
+def test_torch_compile(name):
+    model = zoo.create(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    compiled = torch.compile(model)
+    assert torch.allclose(compiled(x), model(x), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("x", "match"),
+    [
+        (torch.randn(3, 32, 32), r"\(N, 3, H, W\).*batch dimension"),
+        (torch.randn(2, 1, 32, 32), r"\(N, 3, H, W\)"),
+        (torch.randint(0, 255, (2, 3, 32, 32), dtype=torch.uint8), r"float tensor.*uint8"),
+    ],
+)
+def test_bad_input_is_a_clear_error(x, match):
+    model = zoo.create("resnet20")
+    with pytest.raises(ValueError, match=match):
+        model(x)
+
+
+def test_zero_init_last_makes_blocks_identity_at_start():
+    model = zoo.create("resnet20", zero_init_last=True)
+    assert all((b.conv2.bn.weight == 0).all() for s in model.stages for b in s)
+    mnv2 = zoo.create("mobilenetv2_x0_5", zero_init_last=True)
+    zeroed = [b for b in mnv2.blocks if b.use_residual]
+    assert zeroed and all((b.conv_pwl.bn.weight == 0).all() for b in zeroed)
+
+
+def test_reference_heads_and_gap_option():
+    assert zoo.create("resnet9").head.pool_type == "max"
+    assert zoo.create("resnet9", global_pool="avg").head.pool_type == "avg"
+    assert zoo.create("airbench94_net").head.scale == pytest.approx(1 / 9)
+
+
+def test_airbench_whitening_init_whitens_patches():
+    model = zoo.create("airbench94_net")
+    images = nn.functional.avg_pool2d(torch.randn(64, 3, 18, 18), 3, 1)  # neighbouring pixels correlate
+    model.init_whitening(images)
+    out = nn.functional.conv2d(images, model.stem.conv.weight[:12])
+    flat = out.transpose(0, 1).reshape(12, -1)
+    cov = torch.cov(flat)
+    assert torch.allclose(cov.diagonal(), torch.ones(12), atol=0.05)

@@ -1,0 +1,105 @@
+"""``python -m zoo.list``: the registered models as a terminal table, markdown (docs/models.md) or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .registry import list_models, model_info
+
+__all__ = ["main", "models_markdown"]
+
+DOCS_HEADER = """# Models
+
+Generated from the registry by `python -m zoo.list --format markdown --builtin --output docs/models.md`;
+`tests/test_docs.py` fails when this file is stale. Parameters are for 10 classes; MACs are one 32x32
+forward pass, counted by `torch.utils.flop_counter`. Accuracy is CIFAR-10 top-1 on the test split.
+
+"""
+
+
+def _rows(names: Sequence[str]) -> list[dict[str, str]]:
+    rows = []
+    for name in names:
+        info = model_info(name)
+        top1 = [f"{spec.metrics['top1']:.2f}" for spec in info.weights.values() if "top1" in spec.metrics]
+        rows.append(
+            {
+                "model": name,
+                "family": info.family,
+                "params": f"{info.params / 1e6:.3f} M",
+                "MACs": f"{info.macs / 1e6:.1f} M",
+                "weights": ", ".join(info.tags) or "-",
+                "top-1 %": ", ".join(top1) or "-",
+                "paper": info.paper,
+            }
+        )
+    return rows
+
+
+def models_markdown(names: Sequence[str]) -> str:
+    """The docs/models.md page for ``names``."""
+    rows = _rows(names)
+    cols = list(rows[0]) if rows else []
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
+    lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
+    return DOCS_HEADER + "\n".join(lines) + "\n"
+
+
+def _text_table(names: Sequence[str]) -> str:
+    rows = [{k: v for k, v in r.items() if k != "paper"} for r in _rows(names)]
+    if not rows:
+        return "no models match"
+    cols = list(rows[0])
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in cols}
+    out = ["  ".join(c.ljust(widths[c]) for c in cols)]
+    out += ["  ".join(r[c].ljust(widths[c]) for c in cols) for r in rows]
+    return "\n".join(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m zoo.list", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("pattern", nargs="*", default=["*"], help="fnmatch patterns, e.g. 'resnet*'")
+    filters = parser.add_argument_group("filters")
+    filters.add_argument("--pretrained", action="store_true", help="only models with published weights")
+    filters.add_argument("--max-params", type=float, default=None, help="parameter budget, e.g. 1e6")
+    filters.add_argument("--max-macs", type=float, default=None, help="MAC budget at 32x32, e.g. 100e6")
+    filters.add_argument("--builtin", action="store_true", help="leave out plugin models")
+    output = parser.add_argument_group("output")
+    output.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+    output.add_argument("--output", type=Path, default=None, help="write to this file instead of stdout")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = list_models(
+        args.pattern,
+        max_params=None if args.max_params is None else int(args.max_params),
+        max_macs=None if args.max_macs is None else int(args.max_macs),
+    )
+    if args.pretrained:
+        names = [n for n in names if model_info(n).weights]
+    if args.builtin:
+        names = [n for n in names if model_info(n).source == "zoo"]
+    if args.format == "markdown":
+        text = models_markdown(names)
+    elif args.format == "json":
+        text = json.dumps([model_info(n).to_dict() for n in names], indent=2) + "\n"
+    else:
+        text = _text_table(names) + "\n"
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
