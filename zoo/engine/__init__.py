@@ -1,0 +1,25 @@
+"""The training engine: config and recipes, device/precision policy, trainer, checkpoints, metrics."""
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .config import RECIPES, TrainConfig, build_config, load_config_file
+from .device import autocast, cpu_supports_bf16, resolve_device, resolve_precision, tune_malloc
+from .trainer import NonFiniteLossError, Trainer, evaluate, load_data
+
+__all__ = [
+    "RECIPES",
+    "CheckpointError",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "Trainer",
+    "autocast",
+    "build_config",
+    "cpu_supports_bf16",
+    "evaluate",
+    "load_checkpoint",
+    "load_config_file",
+    "load_data",
+    "resolve_device",
+    "resolve_precision",
+    "save_checkpoint",
+    "tune_malloc",
+]

@@ -1,0 +1,95 @@
+"""Training checkpoints: one safetensors file holding every tensor, with the rest of the state as JSON.
+
+Writes are atomic (temp file in the same folder, fsync, rename, fsync of the folder): a process killed
+mid-save leaves the previous checkpoint intact. Nested state (optimizer and scheduler state dicts, RNG
+states) is flattened: tensors go into the safetensors body, everything else into a JSON skeleton.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+__all__ = ["CheckpointError", "load_checkpoint", "pack", "save_checkpoint", "unpack"]
+
+_FORMAT = "zoo-checkpoint-v1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read."""
+
+
+def pack(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """Replace every tensor in ``obj`` by a reference into ``tensors``; keep dict key types."""
+    if isinstance(obj, torch.Tensor):
+        key = f"{prefix}#{len(tensors)}"
+        tensors[key] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: pack(v, tensors, f"{prefix}.{k}") for k, v in obj.items()}
+        return {"__items__": [[k, pack(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, list | tuple):
+        packed = [pack(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
+        return {"__tuple__": packed} if isinstance(obj, tuple) else packed
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"cannot checkpoint a {type(obj).__name__} at {prefix}")
+
+
+def unpack(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of `pack`."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            return tensors[obj["__tensor__"]]
+        if set(obj) == {"__items__"}:
+            return {k: unpack(v, tensors) for k, v in obj["__items__"]}
+        if set(obj) == {"__tuple__"}:
+            return tuple(unpack(v, tensors) for v in obj["__tuple__"])
+        return {k: unpack(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unpack(v, tensors) for v in obj]
+    return obj
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Atomically write ``state`` (nested dicts/lists of tensors and JSON values) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = pack(state, tensors, "s")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": _FORMAT, "state": json.dumps(skeleton)})
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a mapping
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if meta.get("format") != _FORMAT:
+        raise CheckpointError(f"{path} is not a zoo training checkpoint")
+    return unpack(json.loads(meta["state"]), tensors)

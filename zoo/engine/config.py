@@ -1,0 +1,141 @@
+"""TrainConfig: every knob of a training run, and the named recipes that fill it in."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+__all__ = ["RECIPES", "TrainConfig", "build_config", "load_config_file"]
+
+
+@dataclass
+class TrainConfig:
+    """A training run. ``None`` fields are filled from the recipe, then from the model's registry hints."""
+
+    model: str = "modern_gap_cnn"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    # data
+    dataset: str = "cifar10"  # cifar10 | cifar100 | folder:PATH
+    data_dir: str | None = None
+    download: bool = True
+    val_split: int = 0
+    limit_train: int | None = None
+    limit_test: int | None = None
+    crop: int = 4
+    crop_mode: str = "reflect"
+    flip: bool = True
+    cutout: int = 0
+    mean: tuple[float, ...] | None = None  # None: the model's pretrained_cfg mean/std
+    std: tuple[float, ...] | None = None
+    # optimisation
+    epochs: int | None = None
+    batch_size: int | None = None
+    optimizer: str | None = None  # sgd | adam | adamw
+    lr: float | None = None
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float | None = None
+    no_decay_norm_bias: bool = True  # no weight decay on norm parameters and biases (timm's default)
+    schedule: str | None = None  # onecycle | cosine | step | constant
+    warmup_epochs: float = 0.0
+    label_smoothing: float | None = None
+    grad_clip: float | None = None
+    ema: bool = False
+    ema_decay: float = 0.999
+    # machine
+    device: str = "auto"
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16
+    channels_last: bool = True
+    compile: bool = False
+    threads: int | None = None
+    seed: int = 0
+    # output
+    out: str = "runs"
+    run_name: str | None = None
+    checkpoint_every: int = 1  # epochs
+    progress: bool = True
+    eval_batch_size: int = 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# Named recipes: partial configs. "default" means "the model's own hints from the registry".
+RECIPES: dict[str, dict[str, Any]] = {
+    "default": {},
+    # The study notebook, exactly: Adam 1e-4, batch 4, no augmentation, mean/std 0.5, 100 epochs, fp32.
+    "notebook": {
+        "optimizer": "adam",
+        "lr": 1e-4,
+        "batch_size": 4,
+        "epochs": 100,
+        "schedule": "constant",
+        "weight_decay": 0.0,
+        "crop": 0,
+        "flip": False,
+        "cutout": 0,
+        "label_smoothing": 0.0,
+        "no_decay_norm_bias": False,
+        "mean": (0.5, 0.5, 0.5),
+        "std": (0.5, 0.5, 0.5),
+        "precision": "fp32",
+        "channels_last": False,
+        "ema": False,
+    },
+}
+# Used where neither the recipe nor the model's registry hints say otherwise.
+_FALLBACK = {
+    "epochs": 30,
+    "batch_size": 256,
+    "optimizer": "sgd",
+    "lr": 0.1,
+    "weight_decay": 5e-4,
+    "schedule": "onecycle",
+    "label_smoothing": 0.0,
+}
+_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A JSON or TOML file of TrainConfig fields (a run's ``run.json`` works too: its ``config`` is used)."""
+    path = Path(path)
+    text = path.read_text()
+    data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    if "config" in data and isinstance(data["config"], dict):
+        data = data["config"]
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise ValueError(f"{path}: unknown config keys {unknown}; expected TrainConfig fields")
+    return data
+
+
+def build_config(
+    model: str, *, recipe: str = "default", hints: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+) -> TrainConfig:
+    """Layer, lowest first: fallbacks, the model's registry hints, the named ``recipe``, then ``overrides``.
+
+    Hints that are not TrainConfig fields (e.g. a wide ResNet's ``block_drop_rate``) become model kwargs.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - _FIELDS)
+    if unknown:
+        raise ValueError(f"unknown config keys {unknown}")
+    hints = dict(hints or {})
+    model_kwargs = {k: hints.pop(k) for k in list(hints) if k not in _FIELDS}
+    values: dict[str, Any] = {}
+    for layer in (_FALLBACK, hints, RECIPES[recipe], overrides):
+        values.update(layer)
+    model_kwargs.update(values.pop("model_kwargs", {}) or {})
+    values.pop("model", None)
+    for key in ("mean", "std"):
+        if values.get(key) is not None:
+            values[key] = tuple(values[key])
+    return TrainConfig(model=model, model_kwargs=model_kwargs, **values)

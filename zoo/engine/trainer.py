@@ -1,0 +1,571 @@
+"""The training engine: any registered model, whole data set in memory, batched on-device augmentation.
+
+What it does, top to bottom:
+  1. load the split(s) once as uint8 tensors (on the training device);
+  2. each step gathers a batch by index, crops/flips it on the device, normalises it to float, and runs
+     forward/backward under autocast (bf16 on CPUs with bf16 units and on recent GPUs), channels_last;
+  3. each epoch ends with an evaluation, the notebook's line, a row in metrics.csv/jsonl, best/last weights
+     and an atomic checkpoint;
+  4. every random draw derives from (seed, epoch, step), so a run stopped anywhere (SIGINT/SIGTERM save a
+     checkpoint first) and resumed ends with the same weights, bit for bit on CPU, as one never stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..data import Augment, Split, load_cifar, load_folder_splits, normalize
+from ..registry import create, model_info
+from ..weights import save_weights
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .device import autocast, resolve_device, resolve_precision, tune_malloc
+from .metrics import MetricsLog, accuracy_counts
+from .plots import plot_curves
+
+__all__ = ["NonFiniteLossError", "Trainer", "evaluate", "load_data"]
+
+DATA_NOTE = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or Inf; no weights from that point on are written."""
+
+
+# ------------------------------------------------------------------------------------------------- data
+def load_data(cfg: TrainConfig, input_size: tuple[int, int] = (32, 32)) -> tuple[Split, Split | None, Split | None]:
+    """(train, val, test) splits for ``cfg``: val is carved from train by a seeded permutation."""
+    if cfg.dataset.startswith("folder:"):
+        train, test = load_folder_splits(cfg.dataset[len("folder:") :], input_size)
+    else:
+        train = load_cifar(cfg.dataset, "train", cfg.data_dir, download=cfg.download)
+        test = load_cifar(cfg.dataset, "test", cfg.data_dir, download=cfg.download)
+    val = None
+    if cfg.val_split:
+        if not 0 < cfg.val_split < len(train):
+            raise ValueError(f"--val-split must be between 1 and {len(train) - 1}, got {cfg.val_split}")
+        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
+        val_idx, train_idx = order[: cfg.val_split].sort().values, order[cfg.val_split :].sort().values
+        val = Split(train.images[val_idx], train.labels[val_idx], train.classes)
+        train = Split(train.images[train_idx], train.labels[train_idx], train.classes)
+    if cfg.limit_train:
+        train = Split(train.images[: cfg.limit_train], train.labels[: cfg.limit_train], train.classes)
+    if cfg.limit_test and test is not None:
+        test = Split(test.images[: cfg.limit_test], test.labels[: cfg.limit_test], test.classes)
+    return train, val, test
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    split: Split,
+    *,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    device: torch.device,
+    amp_dtype: torch.dtype | None = None,
+    batch_size: int = 1000,
+    channels_last: bool = True,
+    tta: bool = False,
+    num_classes: int | None = None,
+) -> dict[str, Any]:
+    """Loss, top-1/top-5 (%) and per-class counts of ``model`` on ``split``; ``tta`` averages with the mirror."""
+    was_training = model.training
+    model.eval()
+    n_classes = num_classes or int(split.labels.max()) + 1
+    loss_sum, top1, top5 = 0.0, 0, 0
+    confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
+    for start in range(0, len(split), batch_size):
+        x = split.images[start : start + batch_size].to(device, non_blocking=True)
+        y = split.labels[start : start + batch_size].to(device, non_blocking=True)
+        x = normalize(x, mean, std, channels_last)
+        with autocast(device, amp_dtype):
+            logits = model(x).float()
+            if tta:
+                logits = (logits + model(x.flip(3)).float()) / 2
+        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+        c1, c5 = accuracy_counts(logits, y)
+        top1, top5 = top1 + c1, top5 + c5
+        pred = logits.argmax(1)
+        confusion += torch.bincount((y * n_classes + pred).cpu(), minlength=n_classes**2).view(n_classes, n_classes)
+    model.train(was_training)
+    n = len(split)
+    return {"loss": loss_sum / n, "top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "n": n, "confusion": confusion}
+
+
+# ------------------------------------------------------------------------------------------------- helpers
+def _param_groups(model: nn.Module, weight_decay: float, no_decay_norm_bias: bool) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (no_decay if no_decay_norm_bias and p.ndim <= 1 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (nesterov optional), Adam or AdamW over decay / no-decay parameter groups."""
+    groups = _param_groups(model, cfg.weight_decay, cfg.no_decay_norm_bias)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    raise ValueError(f"optimizer must be sgd, adam or adamw, got {cfg.optimizer!r}")
+
+
+def build_scheduler(
+    opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """A per-step schedule from torch.optim.lr_scheduler, with an optional linear warmup."""
+    sched = torch.optim.lr_scheduler
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
+    if cfg.schedule == "onecycle":
+        pct = warmup / total if warmup else 0.25
+        return sched.OneCycleLR(
+            opt,
+            max_lr=cfg.lr,
+            total_steps=total,
+            pct_start=pct,
+            anneal_strategy="linear",
+            cycle_momentum=False,
+            div_factor=25.0,
+            final_div_factor=1e3,
+        )
+    if cfg.schedule == "cosine":
+        main: sched.LRScheduler = sched.CosineAnnealingLR(opt, T_max=total - warmup)
+    elif cfg.schedule == "step":
+        main = sched.MultiStepLR(opt, milestones=[int(0.5 * total) - warmup, int(0.75 * total) - warmup], gamma=0.1)
+    elif cfg.schedule == "constant":
+        main = sched.ConstantLR(opt, factor=1.0, total_iters=0)
+    else:
+        raise ValueError(f"schedule must be onecycle, cosine, step or constant, got {cfg.schedule!r}")
+    if not warmup:
+        return main
+    ramp = sched.LinearLR(opt, start_factor=0.01, end_factor=1.0, total_iters=warmup)
+    return sched.SequentialLR(opt, [ramp, main], milestones=[warmup])
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What trained it: CPU model, threads, GPU, versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "zoo": __version__,
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _step_seed(seed: int, epoch: int, step: int) -> int:
+    return (seed * 1_000_003 + epoch) * 1_000_003 + step
+
+
+# ------------------------------------------------------------------------------------------------- trainer
+class Trainer:
+    """Train ``cfg.model`` as ``cfg`` says; `fit` runs (or resumes) to the end and returns a summary.
+
+    ``callbacks`` are called as ``callback(trainer, epoch, step)`` after every optimizer step.
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        *,
+        run_dir: str | os.PathLike[str] | None = None,
+        argv: Sequence[str] | None = None,
+        callbacks: Sequence[Callable[..., None]] = (),
+        recipe: str = "default",
+    ) -> None:
+        self.cfg = cfg
+        self.recipe = recipe
+        self.argv = list(argv) if argv is not None else list(sys.argv)
+        self.callbacks = list(callbacks)
+        self._stop_reason: str | None = None
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = resolve_device(cfg.device)
+        self.amp_dtype = resolve_precision(cfg.precision, self.device)
+        self.malloc_tuned = tune_malloc() if self.device.type == "cpu" else False
+        torch.manual_seed(cfg.seed)
+
+        info = model_info(cfg.model)
+        self.train_split, self.val_split, self.test_split = load_data(cfg, info.input_size[1:])
+        self.classes = self.train_split.classes
+        self.model = create(cfg.model, num_classes=len(self.classes), **cfg.model_kwargs)
+        self.model.pretrained_cfg["label_names"] = tuple(self.classes)
+        mean = cfg.mean or self.model.pretrained_cfg["mean"]
+        std = cfg.std or self.model.pretrained_cfg["std"]
+        self.model.pretrained_cfg.update(mean=tuple(mean), std=tuple(std))
+        self.mean = torch.tensor(mean, device=self.device)
+        self.std = torch.tensor(std, device=self.device)
+        memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model.to(self.device, memory_format=memory_format)
+        self.train_images = self.train_split.images.to(self.device)
+        self.train_labels = self.train_split.labels.to(self.device)
+
+        if len(self.train_split) < cfg.batch_size:
+            raise ValueError(f"batch size {cfg.batch_size} is larger than the {len(self.train_split)} training images")
+        self.steps_per_epoch = len(self.train_split) // cfg.batch_size  # drop the last partial batch
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+            if cfg.ema
+            else None
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+        self.augment = Augment(crop=cfg.crop, crop_mode=cfg.crop_mode, flip=cfg.flip, cutout=cfg.cutout)
+        self.forward = torch.compile(self.model) if cfg.compile else self.model
+
+        self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
+        self.partial: dict[str, float] = {"loss": 0.0, "correct": 0.0, "time": 0.0}  # of the current epoch
+        self.best: dict[str, Any] = {"acc": -1.0, "epoch": None}
+        self.train_time = 0.0
+        name = cfg.run_name or f"{cfg.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+        self.run_dir = Path(run_dir) if run_dir is not None else Path(cfg.out) / name
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = MetricsLog(self.run_dir)
+
+    # -------------------------------------------------------------------------------------------- resume
+    @classmethod
+    def resume(cls, run_dir: str | os.PathLike[str], **kwargs: Any) -> Trainer:
+        """Rebuild a trainer from ``run_dir/run.json`` and restore ``run_dir/checkpoint.safetensors``."""
+        run_dir = Path(run_dir)
+        run_json, ckpt = run_dir / "run.json", run_dir / "checkpoint.safetensors"
+        if not run_json.is_file() or not ckpt.is_file():
+            raise FileNotFoundError(f"cannot resume from {run_dir}: expected run.json and checkpoint.safetensors there")
+        meta = json.loads(run_json.read_text())
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        cfg = TrainConfig(**{k: v for k, v in meta["config"].items() if k in fields})
+        for key in ("mean", "std"):
+            if getattr(cfg, key) is not None:
+                setattr(cfg, key, tuple(getattr(cfg, key)))
+        trainer = cls(cfg, run_dir=run_dir, recipe=meta.get("recipe", "default"), **kwargs)
+        trainer.load_state(load_checkpoint(ckpt))
+        return trainer
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where the run is."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            "epoch": self.epoch,
+            "step_in_epoch": self.step_in_epoch,
+            "global_step": self.global_step,
+            "partial": dict(self.partial),
+            "best": dict(self.best),
+            "train_time": self.train_time,
+            "metrics": list(self.metrics.rows),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state["ema"] is not None:
+            self.ema.load_state_dict(state["ema"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
+        self.global_step, self.partial = state["global_step"], dict(state["partial"])
+        self.best, self.train_time = dict(state["best"]), state["train_time"]
+        self.metrics = MetricsLog(self.run_dir, state["metrics"])
+
+    def save_checkpoint(self) -> None:
+        save_checkpoint(self.run_dir / "checkpoint.safetensors", self.state())
+
+    # -------------------------------------------------------------------------------------------- run
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Finish the current step, checkpoint, and return from `fit` (what SIGINT/SIGTERM do)."""
+        self._stop_reason = reason
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    def _evaluate(self, split: Split, tta: bool = False) -> dict[str, Any]:
+        return evaluate(
+            self.eval_model,
+            split,
+            mean=self.mean,
+            std=self.std,
+            device=self.device,
+            amp_dtype=self.amp_dtype,
+            batch_size=self.cfg.eval_batch_size,
+            channels_last=self.cfg.channels_last,
+            tta=tta,
+            num_classes=len(self.classes),
+        )
+
+    def _write_run_json(self, **extra: Any) -> None:
+        path = self.run_dir / "run.json"
+        meta = (
+            json.loads(path.read_text())
+            if path.is_file()
+            else {
+                "config": self.cfg.to_dict(),
+                "recipe": self.recipe,
+                "argv": self.argv,
+                "started": dt.datetime.now().isoformat(timespec="seconds"),
+                "git_commit": _git_commit(),
+                "machine": machine_info(self.device),
+                "precision": str(self.amp_dtype or torch.float32).replace("torch.", ""),
+                "malloc_tuned": self.malloc_tuned,
+            }
+        )
+        meta.update(extra)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        os.replace(tmp, path)
+
+    def _save_weights(self, name: str, **metrics: Any) -> None:
+        model = self.eval_model
+        if not all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point()):
+            raise NonFiniteLossError(f"refusing to write {name}: the model holds NaN/Inf")
+        save_weights(
+            model,
+            self.run_dir / name,
+            metrics=metrics,
+            recipe=self.recipe,
+            config=self.cfg.to_dict(),
+            command=" ".join(self.argv),
+            seed=self.cfg.seed,
+            train_time_s=round(self.train_time, 1),
+            machine=machine_info(self.device),
+            git_commit=_git_commit(),
+            data=DATA_NOTE.get(self.cfg.dataset, self.cfg.dataset),
+        )
+
+    def _train_step(self, perm: torch.Tensor, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        generator = torch.Generator(device=self.device).manual_seed(_step_seed(cfg.seed, epoch, step))
+        x = normalize(self.augment(self.train_images[idx], generator), self.mean, self.std, cfg.channels_last)
+        y = self.train_labels[idx]
+        with autocast(self.device, self.amp_dtype):
+            logits = self.forward(x)
+        loss = self.criterion(logits.float(), y)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if cfg.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+    def _train_epoch(self, epoch: int) -> bool:
+        """Run (the rest of) one epoch; return False when a stop was requested before its end."""
+        cfg = self.cfg
+        order_seed = _step_seed(cfg.seed, epoch, -1)
+        perm = torch.randperm(len(self.train_split), generator=torch.Generator().manual_seed(order_seed))
+        perm = perm.to(self.device)
+        check_every = 1 if self.device.type == "cpu" else 50  # a finiteness check syncs the GPU
+        bar = tqdm(
+            total=self.steps_per_epoch,
+            initial=self.step_in_epoch,
+            disable=not cfg.progress,
+            leave=False,
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            unit="batch",
+            dynamic_ncols=True,
+        )
+        self.model.train()
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.int64)
+        first_step, tick = self.step_in_epoch, time.perf_counter()
+        while self.step_in_epoch < self.steps_per_epoch and self._stop_reason is None:
+            step = self.step_in_epoch
+            loss, hits = self._train_step(perm, epoch, step)
+            loss_sum += loss
+            correct += hits
+            self.step_in_epoch += 1
+            self.global_step += 1
+            if self.step_in_epoch % check_every == 0 and not torch.isfinite(loss):
+                bar.close()
+                raise NonFiniteLossError(
+                    f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
+                    "no weights were written from this point: lower --lr or set --grad-clip"
+                )
+            for callback in self.callbacks:
+                callback(self, epoch, step)
+            if not bar.disable and self.step_in_epoch % 10 == 0:
+                rate = (self.step_in_epoch - first_step) * cfg.batch_size / (time.perf_counter() - tick)
+                bar.set_postfix(loss=f"{float(loss):.3f}", img_s=f"{rate:.0f}")
+            bar.update(1)
+        bar.close()
+        if not torch.isfinite(loss_sum):
+            raise NonFiniteLossError(
+                f"loss became non-finite during epoch {epoch + 1}; no weights were written "
+                "from this point: lower --lr or set --grad-clip"
+            )
+        self.partial["loss"] += float(loss_sum) * cfg.batch_size
+        self.partial["correct"] += float(correct)
+        self.partial["time"] += time.perf_counter() - tick
+        return self.step_in_epoch == self.steps_per_epoch
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: self.request_stop(signal.Signals(signum).name))
+        return previous
+
+    def fit(self) -> dict[str, Any]:
+        """Train to ``cfg.epochs`` (from wherever the run is), evaluate on the test split, write weights."""
+        cfg = self.cfg
+        eval_split = self.val_split if self.val_split is not None else self.test_split
+        eval_name = "val" if self.val_split is not None else "test"
+        if eval_split is None:
+            raise ValueError("no evaluation split: give --val-split N or a folder with train/ and val/ sub-folders")
+        self._write_run_json()
+        print(
+            f"zoo.train: {cfg.model} on {cfg.dataset} ({len(self.train_split)} train, "
+            f"{len(eval_split)} {eval_name}) | device {self.device} | precision "
+            f"{str(self.amp_dtype or torch.float32).replace('torch.', '')} | run {self.run_dir}",
+            flush=True,
+        )
+        previous = self._install_signal_handlers()
+        try:
+            while self.epoch < cfg.epochs:
+                tick = time.perf_counter()
+                finished = self._train_epoch(self.epoch)
+                self.train_time += time.perf_counter() - tick
+                if not finished:
+                    self.save_checkpoint()
+                    print(
+                        f"zoo.train: {self._stop_reason}: checkpoint saved at epoch {self.epoch + 1}, step "
+                        f"{self.step_in_epoch}; continue with --resume {self.run_dir}",
+                        flush=True,
+                    )
+                    return {"status": "interrupted", "run_dir": str(self.run_dir), "epoch": self.epoch}
+                self._end_epoch(eval_split, eval_name)
+                if self._stop_reason is not None and self.epoch < cfg.epochs:
+                    self.save_checkpoint()
+                    print(
+                        f"zoo.train: {self._stop_reason}: checkpoint saved after epoch {self.epoch}; continue "
+                        f"with --resume {self.run_dir}",
+                        flush=True,
+                    )
+                    return {"status": "interrupted", "run_dir": str(self.run_dir), "epoch": self.epoch}
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return self._finish(eval_name)
+
+    def _end_epoch(self, eval_split: Split, eval_name: str) -> None:
+        cfg, p = self.cfg, self.partial
+        seen = self.steps_per_epoch * cfg.batch_size
+        result = self._evaluate(eval_split)
+        row = {
+            "epoch": self.epoch + 1,
+            "train_loss": p["loss"] / seen,
+            "train_acc": 100.0 * p["correct"] / seen,
+            "eval_split": eval_name,
+            "eval_loss": result["loss"],
+            "eval_acc": result["top1"],
+            "eval_top5": result["top5"],
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "epoch_time_s": p["time"],
+            "images_per_s": seen / max(p["time"], 1e-9),
+        }
+        self.metrics.append(row)
+        print(
+            f"Epoch [{row['epoch']}/{cfg.epochs}], Training Loss: {row['train_loss']:.4f}, Validation Loss: "
+            f"{row['eval_loss']:.4f}, Validation Accuracy: {row['eval_acc']:.2f}%  ({row['images_per_s']:.0f} img/s)",
+            flush=True,
+        )
+        self.epoch += 1
+        self.step_in_epoch = 0
+        self.partial = {"loss": 0.0, "correct": 0.0, "time": 0.0}
+        if result["top1"] > self.best["acc"]:
+            self.best = {"acc": result["top1"], "epoch": self.epoch}
+            self._save_weights(
+                "best.safetensors",
+                **{f"{eval_name}_top1": result["top1"], "epoch": self.epoch, "selected_on": eval_name},
+            )
+        if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs:
+            self.save_checkpoint()
+        plot_curves(self.metrics.rows, self.run_dir / "curves.png", title=f"{cfg.model} on {cfg.dataset}")
+
+    def _finish(self, eval_name: str) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "status": "finished",
+            "run_dir": str(self.run_dir),
+            "epochs": self.cfg.epochs,
+            "train_time_s": round(self.train_time, 1),
+        }
+        if self.val_split is not None:
+            summary["val_top1"] = self.metrics.rows[-1]["eval_acc"]
+        if self.test_split is not None:
+            test = self._evaluate(self.test_split)
+            summary.update(test_top1=test["top1"], test_top5=test["top5"], test_loss=test["loss"])
+        metrics = {k: v for k, v in summary.items() if k.startswith(("test_", "val_"))}
+        self._save_weights("last.safetensors", epoch=self.epoch, **metrics)
+        summary["best"] = dict(self.best, selected_on=eval_name)
+        self._write_run_json(result=summary, finished=dt.datetime.now().isoformat(timespec="seconds"))
+        if self.test_split is not None:
+            print(
+                f"Test ({len(self.test_split)} images): top-1 {summary['test_top1']:.2f}%, top-5 "
+                f"{summary['test_top5']:.2f}%, loss {summary['test_loss']:.4f} | training time "
+                f"{self.train_time:.0f} s | weights {self.run_dir / 'last.safetensors'}",
+                flush=True,
+            )
+        return summary
