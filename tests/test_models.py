@@ -145,8 +145,7 @@ def test_channels_last_and_bf16_autocast(name):
     assert (low.float().argmax(1) == ref.argmax(1)).float().mean() >= 0.5
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["modern_gap_cnn", "resnet20", "mobilenetv2_x0_5", "airbench94_net", "resnet9"])
+@pytest.mark.parametrize("name", MODELS)
 def test_torch_export_with_dynamic_batch(name):
     model = zoo.create(name).eval()
     x = torch.randn(2, 3, 32, 32)
@@ -158,7 +157,7 @@ def test_torch_export_with_dynamic_batch(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["modern_gap_cnn", "resnet20"])
+@pytest.mark.parametrize("name", zoo.list_models())
 def test_torch_compile(name):
     model = zoo.create(name).eval()
     x = torch.randn(2, 3, 32, 32)

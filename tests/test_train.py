@@ -1,0 +1,255 @@
+"""The engine and ``python -m zoo.train`` end to end on tiny fake CIFAR data."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from safetensors import safe_open
+
+import zoo
+from zoo.engine import (
+    NonFiniteLossError,
+    Trainer,
+    build_config,
+    load_checkpoint,
+    resolve_device,
+    resolve_precision,
+    save_checkpoint,
+)
+from zoo.engine.config import load_config_file
+from zoo.train import main
+
+TINY = ["--epochs", "2", "--batch-size", "16", "--no-progress", "--eval-batch-size", "16"]
+
+
+def _cfg(data_dir, out, **overrides):
+    base = {
+        "data_dir": str(data_dir),
+        "out": str(out),
+        "epochs": 2,
+        "batch_size": 16,
+        "progress": False,
+        "eval_batch_size": 16,
+        "download": False,
+    }
+    base.update(overrides)
+    return build_config(base.pop("model", "modern_gap_cnn"), overrides=base)
+
+
+def test_cli_end_to_end(cifar10_dir, tmp_path, capsys):
+    rc = main(["modern_gap_cnn", "--data-dir", str(cifar10_dir), "--out", str(tmp_path), "--name", "run", *TINY])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "device cpu" in out
+    assert "Epoch [1/2], Training Loss: " in out and "Validation Loss: " in out and "Validation Accuracy: " in out
+    run = tmp_path / "run"
+    for name in (
+        "run.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "curves.png",
+        "best.safetensors",
+        "last.safetensors",
+        "checkpoint.safetensors",
+    ):
+        assert (run / name).is_file(), name
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["config"]["model"] == "modern_gap_cnn" and meta["config"]["seed"] == 0
+    assert meta["argv"][:3] == ["python", "-m", "zoo.train"] and "torch" in meta["machine"]
+    assert meta["result"]["status"] == "finished" and "git_commit" in meta
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert set(rows[0]) >= {"train_loss", "train_acc", "eval_loss", "eval_acc", "lr", "images_per_s"}
+    assert (run / "metrics.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
+    model = zoo.load(run / "last.safetensors")
+    assert model.pretrained_cfg["metrics"]["test_top1"] == pytest.approx(meta["result"]["test_top1"])
+    with safe_open(str(run / "last.safetensors"), "pt") as f:
+        header = f.metadata()
+    assert json.loads(header["recipe"]) == "default" and json.loads(header["seed"]) == 0
+    assert "zoo.train" in json.loads(header["command"]) and json.loads(header["data"]) == "CIFAR-10"
+    best = zoo.create("modern_gap_cnn", weights=run / "best.safetensors")
+    assert best.pretrained_cfg["metrics"]["selected_on"] == "test"
+
+
+def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir, tmp_path):
+    summary = Trainer(_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v")).fit()
+    assert summary["best"]["selected_on"] == "val" and "val_top1" in summary and "test_top1" in summary
+    rows = [json.loads(line) for line in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    assert all(r["eval_split"] == "val" for r in rows)
+
+
+def _state(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def _stop_at(epoch_stop, step_stop, how="request"):
+    def callback(trainer, epoch, step):
+        if (epoch, step) == (epoch_stop, step_stop):
+            if how == "signal":
+                os.kill(os.getpid(), signal.SIGTERM)
+            else:
+                trainer.request_stop("test stop")
+
+    return callback
+
+
+@pytest.mark.parametrize(("stop", "how"), [((0, 3), "request"), ((0, 1), "signal")], ids=["after-epoch", "sigterm"])
+def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
+    overrides = {"ema": True, "schedule": "onecycle", "cutout": 4}
+    reference = Trainer(_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
+    reference.fit()
+    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[_stop_at(*stop, how)])
+    assert stopped.fit()["status"] == "interrupted"
+    resumed = Trainer.resume(tmp_path / "cut")
+    assert resumed.fit()["status"] == "finished"
+    ref, res = _state(reference), _state(resumed)
+    assert all(torch.equal(ref[k], res[k]) for k in ref)
+    ref_ema = reference.ema.state_dict()
+    assert all(torch.equal(v, resumed.ema.state_dict()[k]) for k, v in ref_ema.items())
+    rows = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 2
+
+
+def test_checkpoint_survives_a_killed_writer(tmp_path):
+    path = tmp_path / "checkpoint.safetensors"
+    save_checkpoint(path, {"i": 0, "t": torch.zeros(4)})
+    code = textwrap.dedent(f"""
+        import torch
+        from zoo.engine import save_checkpoint
+        i = 1
+        while True:
+            save_checkpoint({str(path)!r}, {{"i": i, "t": torch.full((4_000_000,), float(i))}})
+            i += 1
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = 60
+        import time
+
+        start = time.time()
+        while time.time() - start < deadline:  # wait until it is writing big checkpoints
+            if path.stat().st_size > 1_000_000:
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    state = load_checkpoint(path)  # whatever moment the kill hit, a complete checkpoint is there
+    assert state["i"] >= 1 and torch.all(state["t"] == float(state["i"]))
+
+
+def test_non_finite_loss_stops_with_epoch_and_step(cifar10_dir, tmp_path):
+    def poison(trainer, epoch, step):
+        if (epoch, step) == (1, 1):
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+
+    trainer = Trainer(_cfg(cifar10_dir, tmp_path, run_name="nan"), callbacks=[poison])
+    with pytest.raises(NonFiniteLossError, match="epoch 2, step 3"):
+        trainer.fit()
+    run = tmp_path / "nan"
+    assert not (run / "last.safetensors").exists()
+    best = zoo.create("modern_gap_cnn", weights=run / "best.safetensors")  # from epoch 1, finite
+    assert all(torch.isfinite(p).all() for p in best.parameters())
+
+
+def test_missing_data_offline_is_a_clear_cli_error(tmp_path, capsys):
+    rc = main(["modern_gap_cnn", "--data-dir", str(tmp_path / "empty"), "--no-download", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 1 and "cifar10 not found in" in err and "data_batch_1.bin" in err
+
+
+def test_unknown_or_missing_device(monkeypatch, cifar10_dir, tmp_path, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        resolve_device("tpu")
+    rc = main(["modern_gap_cnn", "--data-dir", str(cifar10_dir), "--device", "cuda", "--out", str(tmp_path)])
+    assert rc == 1 and "CUDA is not available" in capsys.readouterr().err
+    assert resolve_device("auto").type in {"cpu", "mps"}
+
+
+def test_precision_policy(monkeypatch):
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) is None and resolve_precision("bf16", cpu) is torch.bfloat16
+    monkeypatch.setattr("zoo.engine.device.cpu_supports_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) is None
+    monkeypatch.setattr("zoo.engine.device.cpu_supports_bf16", lambda: True)
+    assert resolve_precision("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert resolve_precision("auto", torch.device("cuda")) is torch.float16
+    with pytest.raises(ValueError, match="precision"):
+        resolve_precision("int8", cpu)
+
+
+def test_folder_dataset_training(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for c, colour in enumerate(((200, 30, 30), (30, 30, 200))):
+            folder = tmp_path / "imgs" / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(12):
+                arr = np.clip(np.array(colour) + rng.integers(-20, 20, size=(48, 48, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(arr).save(folder / f"{i}.png")
+    rc = main(
+        [
+            "resnet20",
+            "--dataset",
+            f"folder:{tmp_path / 'imgs'}",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "f",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+            "--no-progress",
+        ]
+    )
+    assert rc == 0
+    model = zoo.load(tmp_path / "f" / "last.safetensors")
+    assert model.num_classes == 2 and model.pretrained_cfg["label_names"] == ["class0", "class1"]
+
+
+def test_cifar100_training(cifar100_dir, tmp_path):
+    summary = Trainer(
+        _cfg(cifar100_dir, tmp_path, dataset="cifar100", model="resnet20", epochs=1, run_name="c100")
+    ).fit()
+    assert summary["status"] == "finished"
+    model = zoo.load(tmp_path / "c100" / "last.safetensors")
+    assert model.num_classes == 100 and model.pretrained_cfg["label_names"][0] == "class_000"
+
+
+def test_recipes_config_files_and_precedence(tmp_path):
+    nb = build_config("modern_gap_cnn", recipe="notebook")
+    assert (nb.optimizer, nb.lr, nb.batch_size, nb.epochs) == ("adam", 1e-4, 4, 100)
+    assert nb.crop == 0 and not nb.flip and nb.mean == (0.5, 0.5, 0.5) and nb.precision == "fp32"
+    assert build_config("modern_gap_cnn", recipe="notebook", overrides={"epochs": 3}).epochs == 3
+    hinted = build_config("wrn16_4", hints=zoo.model_info("wrn16_4").recipe)
+    assert hinted.model_kwargs == {"block_drop_rate": 0.3} and hinted.schedule == "step"
+    (tmp_path / "c.toml").write_text("epochs = 7\nlr = 0.05\n")
+    assert load_config_file(tmp_path / "c.toml") == {"epochs": 7, "lr": 0.05}
+    (tmp_path / "bad.json").write_text('{"epoch": 7}')
+    with pytest.raises(ValueError, match="unknown config keys"):
+        load_config_file(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="unknown recipe"):
+        build_config("resnet20", recipe="magic")
+
+
+def test_cli_help_shows_groups_and_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for text in ("data:", "optimisation", "machine:", "output:", "--channels-last", "--resume", "default: cifar10"):
+        assert text in out
