@@ -6,7 +6,8 @@
 
 __version__ = "0.1.0"
 
-from . import layers, models
+from . import deploy, layers, models
+from .fuse import fuse_bn
 from .registry import (
     ModelInfo,
     UnknownModelError,
@@ -27,6 +28,8 @@ __all__ = [
     "WeightsError",
     "__version__",
     "create",
+    "deploy",
+    "fuse_bn",
     "is_model",
     "layers",
     "list_models",

@@ -32,6 +32,7 @@ __all__ = [
     "PluginError",
     "UnknownModelError",
     "WeightSpec",
+    "attach_published_weights",
     "create",
     "is_model",
     "list_models",
@@ -269,6 +270,35 @@ def load_plugins(*, force: bool = False) -> list[str]:
                     stacklevel=2,
                 )
         return failed
+
+
+MANIFEST = Path(__file__).parent / "pretrained" / "manifest.json"
+
+
+def attach_published_weights(manifest: str | os.PathLike[str] = MANIFEST) -> None:
+    """Attach the weights listed in the package's manifest (file, pinned sha256, metrics) to their models."""
+    import json
+
+    path = Path(manifest)
+    if not path.is_file():
+        return
+    for name, tags in json.loads(path.read_text()).items():
+        info = _models.get(name)
+        if info is None:
+            raise ValueError(f"{path} lists weights for {name!r}, which is not registered")
+        for tag, entry in tags.items():
+            info.weights[tag] = WeightSpec(
+                tag=tag,
+                file=entry["file"],
+                sha256=entry["sha256"],
+                num_classes=entry["num_classes"],
+                label_names=tuple(entry["label_names"]),
+                metrics=dict(entry["metrics"]),
+                recipe=entry.get("recipe"),
+                card=entry.get("card"),
+            )
+            if entry.get("default") or info.default_tag is None:
+                info.default_tag = tag
 
 
 def _registry() -> dict[str, ModelInfo]:

@@ -75,6 +75,7 @@ def save_weights(model: nn.Module, path: PathOrUrl, *, dtype: torch.dtype | None
         "mean": cfg.get("mean"),
         "std": cfg.get("std"),
         "label_names": cfg.get("label_names"),
+        "fused": bool(cfg.get("fused", False)),
         "metrics": {},
     }
     header.update(metadata)
@@ -274,8 +275,15 @@ def load_weights(
     a missing/unexpected/mis-shaped key, NaN/Inf or a hash mismatch raises `WeightsError`.
     """
     tensors, meta = read_weights(location, sha256=sha256)
-    load_state_dict_checked(model, tensors, strict=strict, source=str(location))
     cfg = getattr(model, "pretrained_cfg", None)
+    model_fused = bool(isinstance(cfg, dict) and cfg.get("fused"))
+    if meta.get("format") == "zoo" and bool(meta.get("fused")) != model_fused:
+        raise WeightsError(
+            f"{location} holds {'BatchNorm-fused' if meta.get('fused') else 'unfused'} weights but the "
+            f"model is {'fused' if model_fused else 'not fused'}: use zoo.load(path), or call "
+            "model.eval(); zoo.fuse_bn(model) before loading fused weights"
+        )
+    load_state_dict_checked(model, tensors, strict=strict, source=str(location))
     if isinstance(cfg, dict) and meta.get("format") == "zoo":
         if meta.get("num_classes") == getattr(model, "num_classes", None) and meta.get("label_names"):
             cfg["label_names"] = tuple(meta["label_names"])
@@ -300,6 +308,10 @@ def load(location: PathOrUrl, *, sha256: str | None = None, **kwargs: Any) -> nn
     model_kwargs = dict(meta.get("model_kwargs") or {})
     model_kwargs.update(kwargs)
     model = create(arch, **model_kwargs)
+    if meta.get("fused"):
+        from .fuse import fuse_bn
+
+        fuse_bn(model.eval())
     load_state_dict_checked(model, tensors, source=str(location))
     model.pretrained_cfg.update({k: meta[k] for k in ("metrics", "label_names") if meta.get(k)})
     return model

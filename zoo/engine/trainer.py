@@ -336,7 +336,8 @@ class Trainer:
     def eval_model(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
-    def _evaluate(self, split: Split, tta: bool = False) -> dict[str, Any]:
+    def evaluate(self, split: Split, tta: bool = False) -> dict[str, Any]:
+        """Evaluate the current (EMA, if enabled) model on ``split``."""
         return evaluate(
             self.eval_model,
             split,
@@ -513,7 +514,7 @@ class Trainer:
     def _end_epoch(self, eval_split: Split, eval_name: str) -> None:
         cfg, p = self.cfg, self.partial
         seen = self.steps_per_epoch * cfg.batch_size
-        result = self._evaluate(eval_split)
+        result = self.evaluate(eval_split)
         row = {
             "epoch": self.epoch + 1,
             "train_loss": p["loss"] / seen,
@@ -555,7 +556,7 @@ class Trainer:
         if self.val_split is not None:
             summary["val_top1"] = self.metrics.rows[-1]["eval_acc"]
         if self.test_split is not None:
-            test = self._evaluate(self.test_split)
+            test = self.evaluate(self.test_split)
             summary.update(test_top1=test["top1"], test_top5=test["top5"], test_loss=test["loss"])
         metrics = {k: v for k, v in summary.items() if k.startswith(("test_", "val_"))}
         self._save_weights("last.safetensors", epoch=self.epoch, **metrics)

@@ -78,6 +78,13 @@ class PreActBasicBlock(nn.Module):
         out = self.conv2(self.drop(self.act2(self.bn2(out))))
         return out + shortcut
 
+    def fold_bn(self) -> None:
+        """Fold bn2 into conv1; bn1 follows the previous block's sum and stays (see `PreActResNet.fold_bn`)."""
+        from ..fuse import fold_conv_bn, is_foldable
+
+        if is_foldable(self.bn2):
+            self.conv1, self.bn2 = fold_conv_bn(self.conv1, self.bn2), nn.Identity()
+
 
 class InvertedResidual(nn.Module):
     """MobileNetV2 block: 1x1 expand (ConvBNAct), 3x3 depthwise (ConvBNAct), 1x1 linear projection (ConvBN)."""

@@ -54,6 +54,13 @@ class ConvBNAct(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(self.conv(x)))
 
+    def fold_bn(self) -> None:
+        """Fold an eval-mode BatchNorm into the conv (see `zoo.fuse_bn`)."""
+        from ..fuse import fold_conv_bn, is_foldable
+
+        if is_foldable(self.bn):
+            self.conv, self.bn = fold_conv_bn(self.conv, self.bn), nn.Identity()
+
 
 ConvNormAct = ConvBNAct  # timm's name for the same block
 

@@ -1,5 +1,6 @@
 """Model families; importing this package registers every built-in model."""
 
+from ..registry import attach_published_weights
 from ._base import ZooModel, check_input, init_weights
 from .airbench import AirbenchNet
 from .mobilenetv2 import MobileNetV2
@@ -9,6 +10,8 @@ from .resnet9 import ResNet9
 from .simple import ModernGAPCNN
 from .vgg import VGG
 from .wide_resnet import wide_resnet
+
+attach_published_weights()  # the weights shipped in zoo/pretrained/, with their pinned hashes
 
 __all__ = [
     "VGG",

@@ -91,6 +91,12 @@ class ZooModel(nn.Module):
         if num_classes != 10:
             self.pretrained_cfg["label_names"] = None
 
+    def fuse(self) -> ZooModel:
+        """Fold every foldable BatchNorm into its conv for inference (eval mode only); see `zoo.fuse_bn`."""
+        from ..fuse import fuse_bn
+
+        return fuse_bn(self)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, self.in_chans)
         return self.forward_head(self.forward_features(x))

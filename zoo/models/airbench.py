@@ -36,6 +36,15 @@ class ConvGroup(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv2(self.act1(self.norm1(self.pool(self.conv1(x)))))
 
+    def fold_bn(self) -> None:
+        """Fold norm1 into conv1 across the max-pool, which is exact when every BN scale is positive."""
+        from ..fuse import fold_through_max_pool, is_foldable
+
+        if is_foldable(self.norm1):
+            fused = fold_through_max_pool(self.conv1, self.norm1)
+            if fused is not None:
+                self.conv1, self.norm1 = fused, nn.Identity()
+
 
 class AirbenchNet(ZooModel):
     """airbench94's net; ``global_pool="avg"`` swaps the reference max-pool head for GAP."""

@@ -74,9 +74,10 @@ class ModernGAPCNN(ZooModel):
         "momentum": 0.9,
         "nesterov": True,
         "weight_decay": 5e-4,
-        "batch_size": 256,
-        "epochs": 15,
+        "batch_size": 128,
+        "epochs": 30,
         "schedule": "onecycle",
+        "warmup_epochs": 1,
         "label_smoothing": 0.0,
     },
 )

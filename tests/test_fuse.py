@@ -1,0 +1,103 @@
+"""BatchNorm folding for every registered model: same outputs, no foldable BatchNorm left."""
+
+import pytest
+import torch
+import torch.fx
+import torch.nn as nn
+from test_models import MODELS
+
+import zoo
+from zoo.weights import WeightsError
+
+
+class _Traceable(nn.Module):
+    """forward_features + forward_head without the input check (whose branches torch.fx cannot trace)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model.forward_head(self.model.forward_features(x))
+
+
+def foldable_batchnorms(model):
+    """BatchNorms whose input is a conv's output (directly or through a max-pool) that nothing else reads."""
+    graph = torch.fx.symbolic_trace(_Traceable(model))
+    modules = dict(graph.named_modules())
+    found = []
+    for node in graph.graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
+            continue
+        src = node.args[0]
+        if src.op == "call_module" and isinstance(modules[src.target], nn.MaxPool2d) and len(src.users) == 1:
+            src = src.args[0]
+        if src.op == "call_module" and isinstance(modules[src.target], nn.Conv2d) and len(src.users) == 1:
+            found.append(node.target)
+    return found
+
+
+def _calibrated(name):
+    """A model whose BN running statistics are the real statistics of a batch (eval outputs well scaled)."""
+    torch.manual_seed(0)
+    model = zoo.create(name).train()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = None  # cumulative average: one batch sets the exact statistics
+            m.reset_running_stats()
+            with torch.no_grad():
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    with torch.no_grad():
+        model(torch.randn(32, 3, 32, 32))
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_fused_outputs_match_and_no_foldable_bn_remains(name):
+    model = _calibrated(name)
+    x = torch.randn(4, 3, 32, 32)
+    ref = model(x)
+    zoo.fuse_bn(model)
+    assert (model(x) - ref).abs().max() <= 1e-4
+    assert foldable_batchnorms(model) == []
+    assert model.pretrained_cfg["fused"] is True
+
+
+def test_the_detector_sees_foldable_pairs_before_fusion():
+    assert len(foldable_batchnorms(_calibrated("resnet20"))) == 21
+    assert len(foldable_batchnorms(_calibrated("wrn16_4"))) == 7  # every bn2, and the first bn1 (stem)
+
+
+def test_pre_activation_keeps_what_cannot_be_folded():
+    model = zoo.fuse_bn(_calibrated("preact_resnet18"))
+    remaining = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(remaining) == 9  # each block's bn1 (after a sum or the identity-shared stem) and the final norm
+    assert all(isinstance(b.bn2, nn.Identity) for s in model.stages for b in s)
+    wrn = zoo.fuse_bn(_calibrated("wrn16_4"))
+    assert isinstance(wrn.stages[0][0].bn1, nn.Identity)  # projection shortcut: the stem's output has one reader
+
+
+def test_fuse_needs_eval_mode():
+    with pytest.raises(RuntimeError, match="eval"):
+        zoo.fuse_bn(zoo.create("resnet20"))
+
+
+def test_fused_weights_round_trip(tmp_path):
+    model = zoo.fuse_bn(_calibrated("resnet20"))
+    x = torch.randn(2, 3, 32, 32)
+    path = tmp_path / "fused.safetensors"
+    zoo.save_weights(model, path)
+    rebuilt = zoo.load(path)
+    assert rebuilt.pretrained_cfg["fused"] and torch.equal(rebuilt(x), model(x))
+    other = zoo.fuse_bn(zoo.create("resnet20").eval())
+    zoo.load_weights(other, path)
+    assert torch.equal(other(x), model(x))
+    with pytest.raises(WeightsError, match="BatchNorm-fused weights but the model is not fused"):
+        zoo.create("resnet20", weights=path)
+
+
+def test_groupnorm_is_not_folded():
+    model = zoo.create("resnet20", norm_layer="groupnorm").eval()
+    zoo.fuse_bn(model)
+    assert sum(isinstance(m, nn.GroupNorm) for m in model.modules()) > 0

@@ -1,0 +1,110 @@
+"""Shipped weights, model cards, the publishing pipeline, `python -m zoo.eval` and torch.hub."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from fakedata import write_cifar10
+
+import zoo
+from zoo import publish as publish_mod
+from zoo.engine import Trainer, build_config
+from zoo.eval import main as eval_main
+from zoo.weights import file_sha256, read_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = [(n.split(".")[0], n.split(".")[1]) for n in zoo.list_models(pretrained=True)]
+
+
+@pytest.mark.parametrize(("name", "tag"), SHIPPED)
+def test_shipped_weights_load_and_agree_with_manifest_and_card(name, tag):
+    spec = zoo.model_info(name).weights[tag]
+    path = Path(spec.location)
+    assert file_sha256(path) == spec.sha256
+    model = zoo.create(f"{name}.{tag}")  # the pinned hash is checked on this load
+    assert model.pretrained_cfg["tag"] == tag and model.pretrained_cfg["metrics"]["top1"] == spec.metrics["top1"]
+    _, header = read_weights(path)
+    assert header["metrics"] == spec.metrics and header["architecture"] == name
+    assert sum(p.numel() for p in model.parameters()) == zoo.model_info(name).params
+    card = (ROOT / spec.card).read_text()
+    assert spec.sha256 in card and f"{spec.metrics['top1']:.2f}%" in card and f"{zoo.model_info(name).params:,}" in card
+    assert (ROOT / spec.card.replace(".md", ".metrics.csv")).is_file()
+    assert all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
+
+
+@pytest.fixture(scope="module")
+def fake500(tmp_path_factory):
+    return write_cifar10(tmp_path_factory.mktemp("fake500"), n_train=80, n_test=500, layouts=("bin",))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(fake500, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cfg = build_config(
+        "modern_gap_cnn",
+        overrides={
+            "data_dir": str(fake500),
+            "out": str(out),
+            "run_name": "r",
+            "epochs": 1,
+            "batch_size": 16,
+            "progress": False,
+        },
+    )
+    Trainer(cfg, argv=["python", "-m", "zoo.train", "modern_gap_cnn"]).fit()
+    return out / "r"
+
+
+def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, tmp_path, monkeypatch):
+    monkeypatch.setattr(publish_mod, "PACKAGE", tmp_path / "pkg")
+    monkeypatch.setattr(publish_mod, "REPO", tmp_path)
+    (tmp_path / "pkg" / "pretrained").mkdir(parents=True)
+    info = zoo.model_info("modern_gap_cnn")
+    saved = (dict(info.weights), info.default_tag)
+    try:
+        entry = publish_mod.publish(tiny_run, "unittest", data_dir=str(fake500), data_note="fake data")
+        shipped = tmp_path / "pkg" / entry["file"]
+        assert file_sha256(shipped) == entry["sha256"]
+        manifest = json.loads((tmp_path / "pkg" / "pretrained" / "manifest.json").read_text())
+        assert manifest["modern_gap_cnn"]["unittest"]["metrics"] == entry["metrics"]
+        card = (tmp_path / entry["card"]).read_text()
+        assert entry["sha256"] in card and "fake data" in card
+        assert (tmp_path / "docs" / "cards" / "modern_gap_cnn.unittest.metrics.csv").is_file()
+        _, header = read_weights(shipped)
+        assert header["metrics"] == entry["metrics"] and "zoo.train" in header["command"]
+        assert entry["storage"] in {"fp16", "fp32"}
+    finally:
+        info.weights.clear()
+        info.weights.update(saved[0])
+        info.default_tag = saved[1]
+
+
+def test_eval_cli_on_500_fake_images(tiny_run, fake500, tmp_path, capsys):
+    weights = tiny_run / "last.safetensors"
+    plot = tmp_path / "confusion.png"
+    assert eval_main([str(weights), "--data-dir", str(fake500), "--tta", "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert "(500 images, flip TTA)" in out and "per-class accuracy" in out and "confusion matrix" in out
+    assert plot.stat().st_size > 0
+    assert eval_main(["modern_gap_cnn", "--weights", str(weights), "--data-dir", str(fake500), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 500 and sum(map(sum, result["confusion"])) == 500 and 0 <= result["top1"] <= 100
+
+
+def test_eval_errors(tmp_path, capsys):
+    assert eval_main(["resnet110"]) == 1  # no published weights
+    assert "no pretrained weights" in capsys.readouterr().err
+
+
+def test_torch_hub_local(monkeypatch):
+    model = torch.hub.load(str(ROOT), "resnet20", source="local", num_classes=5, trust_repo=True)
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 5)
+    spec = importlib.util.spec_from_file_location("hubconf_under_test", ROOT / "hubconf.py")
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
+    assert all(callable(getattr(hubconf, name, None)) for name in zoo.list_models())
+    for name, _ in SHIPPED[:1]:
+        hub = torch.hub.load(str(ROOT), name, source="local", pretrained=True, trust_repo=True)
+        assert hub.pretrained_cfg["tag"] == zoo.model_info(name).default_tag

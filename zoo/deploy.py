@@ -1,0 +1,90 @@
+"""Ways out of the zoo: ONNX and torch.export programs, and image-file inference with a model's own preprocessing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+__all__ = ["export_onnx", "export_program", "load_image", "predict_images"]
+
+
+def _example(model: nn.Module, batch_size: int = 2) -> torch.Tensor:
+    c, h, w = getattr(model, "pretrained_cfg", {}).get("input_size", (3, 32, 32))
+    return torch.randn(batch_size, c, h, w)
+
+
+def export_program(model: nn.Module, path: str | os.PathLike[str] | None = None) -> torch.export.ExportedProgram:
+    """A `torch.export` program of the eval-mode model with a dynamic batch dimension (saved if ``path``)."""
+    model.eval()
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    program = torch.export.export(model, (_example(model),), dynamic_shapes=({0: batch},))
+    if path is not None:
+        torch.export.save(program, str(path))
+    return program
+
+
+def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | None = None) -> Path:
+    """An ONNX file (input ``input``: float N x C x H x W, output ``logits``) with a dynamic batch dimension."""
+    model.eval()
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    kwargs: dict[str, Any] = {"opset_version": opset} if opset else {}
+    torch.onnx.export(
+        model,
+        (_example(model),),
+        str(path),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_shapes=({0: batch},),
+        dynamo=True,
+        external_data=False,
+        **kwargs,
+    )
+    return Path(path)
+
+
+def load_image(path: str | os.PathLike[str], cfg: dict[str, Any]) -> torch.Tensor:
+    """An image file as the normalised ``(C, H, W)`` float tensor the model expects (resized to its input)."""
+    from PIL import Image, UnidentifiedImageError
+
+    c, h, w = cfg.get("input_size", (3, 32, 32))
+    try:
+        with Image.open(path) as im:
+            im = im.convert("RGB" if c == 3 else "L").resize((w, h), Image.BILINEAR)
+            x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c).permute(2, 0, 1)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable image ({exc})") from None
+    mean = torch.tensor(cfg.get("mean", (0.5,) * c)).view(c, 1, 1)
+    std = torch.tensor(cfg.get("std", (0.5,) * c)).view(c, 1, 1)
+    return (x.float() / 255 - mean) / std
+
+
+@torch.no_grad()
+def predict_images(model: nn.Module, paths: Sequence[str | os.PathLike[str]], top_k: int = 5) -> list[dict[str, Any]]:
+    """Top-k classes with probabilities for each image; an unreadable image gets an ``error`` entry instead."""
+    model.eval()
+    cfg = getattr(model, "pretrained_cfg", {})
+    labels = cfg.get("label_names") or [str(i) for i in range(model.num_classes)]
+    results: list[dict[str, Any]] = []
+    good: list[tuple[int, torch.Tensor]] = []
+    for i, path in enumerate(paths):
+        try:
+            good.append((i, load_image(path, cfg)))
+            results.append({"image": str(path)})
+        except (FileNotFoundError, ValueError) as exc:
+            results.append({"image": str(path), "error": str(exc)})
+    if good:
+        probs = model(torch.stack([x for _, x in good])).float().softmax(1)
+        k = min(top_k, probs.shape[1])
+        values, indices = probs.topk(k, dim=1)
+        for (i, _), v, idx in zip(good, values, indices):
+            results[i]["top_k"] = [
+                {"label": labels[j], "index": int(j), "probability": float(p)} for p, j in zip(v.tolist(), idx.tolist())
+            ]
+    return results

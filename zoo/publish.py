@@ -1,0 +1,169 @@
+"""``python -m zoo.publish RUN_DIR --tag TAG``: ship a finished run's last weights with the package (maintainers).
+
+Evaluates ``RUN_DIR/last.safetensors`` once on the test split (fp32, with and without flip TTA), stores it in
+fp16 when that changes top-1 by at most 0.05 points (else fp32), writes ``zoo/pretrained/NAME.TAG.safetensors``,
+pins its sha256 and metrics in ``zoo/pretrained/manifest.json``, writes the model card
+``docs/cards/NAME.TAG.md`` with the training log ``docs/cards/NAME.TAG.metrics.csv`` next to it, and
+regenerates ``docs/models.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import load_cifar
+from .eval import evaluate_model
+from .list import models_markdown
+from .registry import list_models, model_info
+from .weights import file_sha256, load, read_weights, save_weights
+
+__all__ = ["main", "publish"]
+
+PACKAGE = Path(__file__).parent
+REPO = PACKAGE.parent
+DATA_NOTE = "CIFAR-10 (offline JPEG copy)"
+
+
+def _card(name: str, tag: str, entry: dict[str, Any], header: dict[str, Any], run: dict[str, Any]) -> str:
+    m = entry["metrics"]
+    cfg = header.get("config", {})
+    machine = header.get("machine", {})
+    lines = [
+        f"# {name}.{tag}",
+        "",
+        f"{model_info(name).paper}. Weights trained with zoo's engine; every number below was measured by",
+        f"`python -m zoo.eval {name}.{tag} --data-dir DIR` (fp32) on {entry['data']}.",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+        f"| top-1 | {m['top1']:.2f}% |",
+        f"| top-1 with flip TTA (`--tta`) | {m['top1_tta']:.2f}% |",
+        f"| top-5 | {m['top5']:.2f}% |",
+        f"| test loss | {m['loss']:.4f} |",
+        f"| parameters | {model_info(name).params:,} |",
+        f"| MACs (32x32) | {model_info(name).macs / 1e6:.1f} M |",
+        f"| file | `zoo/{entry['file']}` ({entry['storage']}), sha256 `{entry['sha256']}` |",
+        "",
+        "## How it was trained",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| command | `{header.get('command', '')}` |",
+        f"| recipe | {entry.get('recipe')}: {cfg.get('optimizer')} lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, "
+        f"{cfg.get('epochs')} epochs, {cfg.get('schedule')} schedule, weight decay {cfg.get('weight_decay')}, "
+        f"label smoothing {cfg.get('label_smoothing')}, crop {cfg.get('crop')}, flip {cfg.get('flip')}, "
+        f"cutout {cfg.get('cutout')} |",
+        f"| seed | {header.get('seed')} |",
+        f"| training wall time | {header.get('train_time_s')} s |",
+        f"| machine | {machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}, "
+        f"{run.get('precision', '')} autocast, torch {machine.get('torch')} |",
+        f"| zoo commit | {header.get('git_commit')} |",
+        f"| data | {entry['data']}; trained on all 50,000 training images, test split evaluated once |",
+        "",
+        "The shipped weights are the last epoch of that run (no checkpoint selection on the test set).",
+        f"Per-epoch log: [{name}.{tag}.metrics.csv]({name}.{tag}.metrics.csv).",
+        "",
+        "```python",
+        "import zoo",
+        f'model = zoo.create("{name}.{tag}")   # or zoo.create("{name}", pretrained=True)',
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def publish(
+    run_dir: str | Path, tag: str, *, data_dir: str | None = None, default: bool = True, data_note: str = DATA_NOTE
+) -> dict[str, Any]:
+    """Ship ``run_dir``'s last weights as ``NAME.TAG``; return the manifest entry."""
+    run_dir = Path(run_dir)
+    source = run_dir / "last.safetensors"
+    _, header = read_weights(source)
+    name = header["architecture"]
+    model = load(source).eval()
+    test = load_cifar(header.get("config", {}).get("dataset", "cifar10"), "test", data_dir)
+    fp32 = evaluate_model(model, test)
+    out_rel = f"pretrained/{name}.{tag}.safetensors"
+    out = PACKAGE / out_rel
+    meta = {
+        k: header[k]
+        for k in ("recipe", "config", "command", "seed", "train_time_s", "machine", "git_commit")
+        if k in header
+    }
+    meta["data"] = data_note
+    save_weights(model, out, dtype=torch.float16, **meta)
+    half = evaluate_model(load(out).eval(), test)
+    storage = "fp16"
+    if abs(half["top1"] - fp32["top1"]) > 0.05:
+        save_weights(model, out, **meta)
+        storage = "fp32"
+    shipped = load(out).eval()
+    result = evaluate_model(shipped, test)
+    tta = evaluate_model(shipped, test, tta=True)
+    metrics = {
+        "top1": round(result["top1"], 2),
+        "top5": round(result["top5"], 2),
+        "loss": round(result["loss"], 4),
+        "top1_tta": round(tta["top1"], 2),
+    }
+    save_weights(shipped, out, **meta, metrics=metrics)  # the header carries the numbers the card shows
+    if storage == "fp16":
+        save_weights(shipped, out, dtype=torch.float16, **meta, metrics=metrics)
+    entry = {
+        "file": out_rel,
+        "sha256": file_sha256(out),
+        "num_classes": model.num_classes,
+        "label_names": list(model.pretrained_cfg["label_names"]),
+        "metrics": metrics,
+        "recipe": header.get("recipe"),
+        "card": f"docs/cards/{name}.{tag}.md",
+        "default": default,
+        "storage": storage,
+        "data": data_note,
+    }
+    manifest_path = PACKAGE / "pretrained" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    tags = manifest.setdefault(name, {})
+    if default:
+        for other in tags.values():
+            other["default"] = False
+    tags[tag] = entry
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+    cards = REPO / "docs" / "cards"
+    cards.mkdir(parents=True, exist_ok=True)
+    run = json.loads((run_dir / "run.json").read_text())
+    (cards / f"{name}.{tag}.md").write_text(_card(name, tag, entry, header, run))
+    shutil.copyfile(run_dir / "metrics.csv", cards / f"{name}.{tag}.metrics.csv")
+    from .registry import attach_published_weights
+
+    attach_published_weights(manifest_path)
+    names = [n for n in list_models() if model_info(n).source == "zoo"]
+    (REPO / "docs" / "models.md").write_text(models_markdown(names))
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m zoo.publish", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("run_dir", help="a finished run folder (holding last.safetensors, run.json, metrics.csv)")
+    p.add_argument("--tag", required=True, help="weight tag, e.g. cifar10 or notebook")
+    p.add_argument("--data-dir", default=None, help="where the test split is")
+    p.add_argument("--not-default", dest="default", action="store_false", help="do not make this the default tag")
+    p.add_argument("--data-note", default=DATA_NOTE, help="how the data is described in the card")
+    args = p.parse_args(argv)
+    entry = publish(args.run_dir, args.tag, data_dir=args.data_dir, default=args.default, data_note=args.data_note)
+    print(json.dumps(entry, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
