@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+import torch
 
 from .data import DatasetNotFoundError
 from .engine import RECIPES, NonFiniteLossError, Trainer, build_config, load_config_file
@@ -87,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--ema", action=argparse.BooleanOptionalAction, help="evaluate/save an EMA of the weights")
     o.add_argument("--ema-decay", type=float, help="EMA decay per step (default: 0.999)")
 
+    t = p.add_argument_group("distributed (under torchrun --nproc_per_node=N -m zoo.train ...)")
+    t.add_argument(
+        "--sync-bn",
+        action=argparse.BooleanOptionalAction,
+        help="BatchNorm statistics over the global batch (default: off: per-rank statistics, averaged "
+        "over ranks before every evaluation and save)",
+    )
+
     h = p.add_argument_group("machine")
     h.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto: cuda, then mps, then cpu)")
     h.add_argument(
@@ -143,8 +154,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ValueError,
         RuntimeError,
     ) as exc:
-        print(f"zoo.train: error: {exc}", file=sys.stderr)
+        rank = f" (rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']})" if "RANK" in os.environ else ""
+        print(f"zoo.train: error{rank}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     return 0 if summary["status"] == "finished" else 130
 
 

@@ -48,6 +48,7 @@ class TrainConfig:
     grad_clip: float | None = None
     ema: bool = False
     ema_decay: float = 0.999
+    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch
     # machine
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16

@@ -38,6 +38,7 @@ from ..weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import autocast, resolve_device, resolve_precision, tune_malloc
+from .distributed import DistContext, convert_sync_batchnorm, init_distributed
 from .metrics import MetricsLog, accuracy_counts
 from .plots import plot_curves
 
@@ -86,16 +87,25 @@ def evaluate(
     channels_last: bool = True,
     tta: bool = False,
     num_classes: int | None = None,
+    dist: DistContext | None = None,
 ) -> dict[str, Any]:
-    """Loss, top-1/top-5 (%) and per-class counts of ``model`` on ``split``; ``tta`` averages with the mirror."""
+    """Loss, top-1/top-5 (%) and the confusion matrix of ``model`` on ``split``; ``tta`` averages with the mirror.
+
+    Under torchrun each rank evaluates every ``world_size``-th image and the sums are all-reduced, so every
+    image counts exactly once (no padding).
+    """
+    dist = dist or DistContext()
     was_training = model.training
     model.eval()
     n_classes = num_classes or int(split.labels.max()) + 1
+    images, labels = split.images, split.labels
+    if dist.enabled:
+        images, labels = images[dist.rank :: dist.world_size], labels[dist.rank :: dist.world_size]
     loss_sum, top1, top5 = 0.0, 0, 0
     confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
-    for start in range(0, len(split), batch_size):
-        x = split.images[start : start + batch_size].to(device, non_blocking=True)
-        y = split.labels[start : start + batch_size].to(device, non_blocking=True)
+    for start in range(0, len(labels), batch_size):
+        x = images[start : start + batch_size].to(device, non_blocking=True)
+        y = labels[start : start + batch_size].to(device, non_blocking=True)
         x = normalize(x, mean, std, channels_last)
         with autocast(device, amp_dtype):
             logits = model(x).float()
@@ -107,7 +117,10 @@ def evaluate(
         pred = logits.argmax(1)
         confusion += torch.bincount((y * n_classes + pred).cpu(), minlength=n_classes**2).view(n_classes, n_classes)
     model.train(was_training)
-    n = len(split)
+    totals = dist.all_reduce(torch.tensor([loss_sum, top1, top5, len(labels)], dtype=torch.float64, device=device))
+    confusion = dist.all_reduce(confusion.to(device)).cpu()
+    loss_sum, top1, top5, n = totals.tolist()
+    n = int(n)
     return {"loss": loss_sum / n, "top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "n": n, "confusion": confusion}
 
 
@@ -142,8 +155,9 @@ def build_scheduler(
     sched = torch.optim.lr_scheduler
     total = max(1, cfg.epochs * steps_per_epoch)
     warmup = min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
-    if cfg.schedule == "onecycle":
-        pct = warmup / total if warmup else 0.25
+    if cfg.schedule == "onecycle" and total >= 3:
+        # OneCycleLR needs at least 2 steps up and 1 down (it divides by each phase's length)
+        pct = min(max(warmup / total if warmup else 0.25, 2 / total), 1 - 1 / total)
         return sched.OneCycleLR(
             opt,
             max_lr=cfg.lr,
@@ -154,6 +168,8 @@ def build_scheduler(
             div_factor=25.0,
             final_div_factor=1e3,
         )
+    if cfg.schedule == "onecycle":  # a run of 1-2 steps: nothing to cycle
+        return sched.ConstantLR(opt, factor=1.0, total_iters=0)
     if cfg.schedule == "cosine":
         main: sched.LRScheduler = sched.CosineAnnealingLR(opt, T_max=total - warmup)
     elif cfg.schedule == "step":
@@ -229,6 +245,9 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = resolve_device(cfg.device)
+        self.dist = init_distributed(self.device.type)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.amp_dtype = resolve_precision(cfg.precision, self.device)
         self.malloc_tuned = tune_malloc() if self.device.type == "cpu" else False
         torch.manual_seed(cfg.seed)
@@ -243,6 +262,8 @@ class Trainer:
         self.model.pretrained_cfg.update(mean=tuple(mean), std=tuple(std))
         self.mean = torch.tensor(mean, device=self.device)
         self.std = torch.tensor(std, device=self.device)
+        if cfg.sync_bn and self.dist.enabled:
+            self.model = convert_sync_batchnorm(self.model, self.device.type)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=memory_format)
         self.train_images = self.train_split.images.to(self.device)
@@ -250,6 +271,11 @@ class Trainer:
 
         if len(self.train_split) < cfg.batch_size:
             raise ValueError(f"batch size {cfg.batch_size} is larger than the {len(self.train_split)} training images")
+        if cfg.batch_size % self.dist.world_size:
+            raise ValueError(
+                f"--batch-size is the global batch: {cfg.batch_size} must divide by the "
+                f"{self.dist.world_size} processes"
+            )
         self.steps_per_epoch = len(self.train_split) // cfg.batch_size  # drop the last partial batch
         self.optimizer = build_optimizer(self.model, cfg)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
@@ -261,15 +287,23 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.augment = Augment(crop=cfg.crop, crop_mode=cfg.crop_mode, flip=cfg.flip, cutout=cfg.cutout)
-        self.forward = torch.compile(self.model) if cfg.compile else self.model
+        self.forward: nn.Module = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.forward = DistributedDataParallel(self.model, device_ids=ids)
+        if cfg.compile:
+            self.forward = torch.compile(self.forward)
 
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.partial: dict[str, float] = {"loss": 0.0, "correct": 0.0, "time": 0.0}  # of the current epoch
         self.best: dict[str, Any] = {"acc": -1.0, "epoch": None}
         self.train_time = 0.0
-        name = cfg.run_name or f"{cfg.model}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+        name = self.dist.broadcast(cfg.run_name or f"{cfg.model}-{dt.datetime.now():%Y%m%d-%H%M%S}")
         self.run_dir = Path(run_dir) if run_dir is not None else Path(cfg.out) / name
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLog(self.run_dir)
 
     # -------------------------------------------------------------------------------------------- resume
@@ -325,7 +359,17 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir, state["metrics"])
 
     def save_checkpoint(self) -> None:
-        save_checkpoint(self.run_dir / "checkpoint.safetensors", self.state())
+        """Write the checkpoint (rank 0) after averaging BN statistics over ranks (all ranks call this)."""
+        self._sync_bn_statistics()
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / "checkpoint.safetensors", self.state())
+        self.dist.barrier()
+
+    def _sync_bn_statistics(self) -> None:
+        """Without SyncBatchNorm each rank's running statistics saw only its shard: use their average."""
+        self.dist.average_bn_statistics(self.model)
+        if self.ema is not None:
+            self.dist.average_bn_statistics(self.ema.module)
 
     # -------------------------------------------------------------------------------------------- run
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -349,9 +393,16 @@ class Trainer:
             channels_last=self.cfg.channels_last,
             tta=tta,
             num_classes=len(self.classes),
+            dist=self.dist,
         )
 
+    def _log(self, message: str) -> None:
+        if self.dist.is_main:
+            print(message, flush=True)
+
     def _write_run_json(self, **extra: Any) -> None:
+        if not self.dist.is_main:
+            return
         path = self.run_dir / "run.json"
         meta = (
             json.loads(path.read_text())
@@ -365,6 +416,7 @@ class Trainer:
                 "machine": machine_info(self.device),
                 "precision": str(self.amp_dtype or torch.float32).replace("torch.", ""),
                 "malloc_tuned": self.malloc_tuned,
+                "world_size": self.dist.world_size,
             }
         )
         meta.update(extra)
@@ -376,6 +428,8 @@ class Trainer:
         model = self.eval_model
         if not all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point()):
             raise NonFiniteLossError(f"refusing to write {name}: the model holds NaN/Inf")
+        if not self.dist.is_main:
+            return
         save_weights(
             model,
             self.run_dir / name,
@@ -394,8 +448,11 @@ class Trainer:
         cfg = self.cfg
         idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         generator = torch.Generator(device=self.device).manual_seed(_step_seed(cfg.seed, epoch, step))
-        x = normalize(self.augment(self.train_images[idx], generator), self.mean, self.std, cfg.channels_last)
+        x = self.augment(self.train_images[idx], generator)  # drawn for the global batch: the same on every rank
         y = self.train_labels[idx]
+        if self.dist.enabled:  # this rank's share of the global batch
+            x, y = x[self.dist.rank :: self.dist.world_size], y[self.dist.rank :: self.dist.world_size]
+        x = normalize(x, self.mean, self.std, cfg.channels_last)
         with autocast(self.device, self.amp_dtype):
             logits = self.forward(x)
         loss = self.criterion(logits.float(), y)
@@ -411,6 +468,16 @@ class Trainer:
             self.ema.update_parameters(self.model)
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
+    def _agree_on_divergence(self, diverged: bool) -> bool:
+        """Under torchrun, make a divergence or a stop request on any rank hold on all (no rank may hang)."""
+        if not self.dist.enabled:
+            return diverged
+        flags = torch.tensor([float(diverged), float(self._stop_reason is not None)], device=self.device)
+        self.dist.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        if flags[1] and self._stop_reason is None:
+            self._stop_reason = "stop requested on another rank"
+        return bool(flags[0])
+
     def _train_epoch(self, epoch: int) -> bool:
         """Run (the rest of) one epoch; return False when a stop was requested before its end."""
         cfg = self.cfg
@@ -421,7 +488,7 @@ class Trainer:
         bar = tqdm(
             total=self.steps_per_epoch,
             initial=self.step_in_epoch,
-            disable=not cfg.progress,
+            disable=not (cfg.progress and self.dist.is_main),
             leave=False,
             desc=f"epoch {epoch + 1}/{cfg.epochs}",
             unit="batch",
@@ -438,19 +505,21 @@ class Trainer:
             correct += hits
             self.step_in_epoch += 1
             self.global_step += 1
-            if self.step_in_epoch % check_every == 0 and not torch.isfinite(loss):
+            for callback in self.callbacks:
+                callback(self, epoch, step)
+            if self._agree_on_divergence(self.step_in_epoch % check_every == 0 and not torch.isfinite(loss)):
                 bar.close()
                 raise NonFiniteLossError(
                     f"loss became {float(loss)} at epoch {epoch + 1}, step {step + 1}; "
                     "no weights were written from this point: lower --lr or set --grad-clip"
                 )
-            for callback in self.callbacks:
-                callback(self, epoch, step)
             if not bar.disable and self.step_in_epoch % 10 == 0:
                 rate = (self.step_in_epoch - first_step) * cfg.batch_size / (time.perf_counter() - tick)
                 bar.set_postfix(loss=f"{float(loss):.3f}", img_s=f"{rate:.0f}")
             bar.update(1)
         bar.close()
+        sums = self.dist.all_reduce(torch.stack([loss_sum.float() / self.dist.world_size, correct.float()]))
+        loss_sum, correct = sums[0], sums[1]
         if not torch.isfinite(loss_sum):
             raise NonFiniteLossError(
                 f"loss became non-finite during epoch {epoch + 1}; no weights were written "
@@ -477,11 +546,11 @@ class Trainer:
         if eval_split is None:
             raise ValueError("no evaluation split: give --val-split N or a folder with train/ and val/ sub-folders")
         self._write_run_json()
-        print(
+        self._log(
             f"zoo.train: {cfg.model} on {cfg.dataset} ({len(self.train_split)} train, "
-            f"{len(eval_split)} {eval_name}) | device {self.device} | precision "
-            f"{str(self.amp_dtype or torch.float32).replace('torch.', '')} | run {self.run_dir}",
-            flush=True,
+            f"{len(eval_split)} {eval_name}) | device {self.device}"
+            f"{f' x {self.dist.world_size} processes' if self.dist.enabled else ''} | precision "
+            f"{str(self.amp_dtype or torch.float32).replace('torch.', '')} | run {self.run_dir}"
         )
         previous = self._install_signal_handlers()
         try:
@@ -491,19 +560,18 @@ class Trainer:
                 self.train_time += time.perf_counter() - tick
                 if not finished:
                     self.save_checkpoint()
-                    print(
+                    self._log(
                         f"zoo.train: {self._stop_reason}: checkpoint saved at epoch {self.epoch + 1}, step "
-                        f"{self.step_in_epoch}; continue with --resume {self.run_dir}",
-                        flush=True,
+                        f"{self.step_in_epoch}; continue with --resume {self.run_dir}"
                     )
                     return {"status": "interrupted", "run_dir": str(self.run_dir), "epoch": self.epoch}
                 self._end_epoch(eval_split, eval_name)
+                self._agree_on_divergence(False)  # a signal that arrived during evaluation, on any rank
                 if self._stop_reason is not None and self.epoch < cfg.epochs:
                     self.save_checkpoint()
-                    print(
+                    self._log(
                         f"zoo.train: {self._stop_reason}: checkpoint saved after epoch {self.epoch}; continue "
-                        f"with --resume {self.run_dir}",
-                        flush=True,
+                        f"with --resume {self.run_dir}"
                     )
                     return {"status": "interrupted", "run_dir": str(self.run_dir), "epoch": self.epoch}
         finally:
@@ -514,6 +582,7 @@ class Trainer:
     def _end_epoch(self, eval_split: Split, eval_name: str) -> None:
         cfg, p = self.cfg, self.partial
         seen = self.steps_per_epoch * cfg.batch_size
+        self._sync_bn_statistics()
         result = self.evaluate(eval_split)
         row = {
             "epoch": self.epoch + 1,
@@ -527,11 +596,12 @@ class Trainer:
             "epoch_time_s": p["time"],
             "images_per_s": seen / max(p["time"], 1e-9),
         }
-        self.metrics.append(row)
-        print(
+        self.metrics.rows.append(row)
+        if self.dist.is_main:
+            self.metrics.write()
+        self._log(
             f"Epoch [{row['epoch']}/{cfg.epochs}], Training Loss: {row['train_loss']:.4f}, Validation Loss: "
-            f"{row['eval_loss']:.4f}, Validation Accuracy: {row['eval_acc']:.2f}%  ({row['images_per_s']:.0f} img/s)",
-            flush=True,
+            f"{row['eval_loss']:.4f}, Validation Accuracy: {row['eval_acc']:.2f}%  ({row['images_per_s']:.0f} img/s)"
         )
         self.epoch += 1
         self.step_in_epoch = 0
@@ -544,7 +614,8 @@ class Trainer:
             )
         if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs:
             self.save_checkpoint()
-        plot_curves(self.metrics.rows, self.run_dir / "curves.png", title=f"{cfg.model} on {cfg.dataset}")
+        if self.dist.is_main:
+            plot_curves(self.metrics.rows, self.run_dir / "curves.png", title=f"{cfg.model} on {cfg.dataset}")
 
     def _finish(self, eval_name: str) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -563,10 +634,9 @@ class Trainer:
         summary["best"] = dict(self.best, selected_on=eval_name)
         self._write_run_json(result=summary, finished=dt.datetime.now().isoformat(timespec="seconds"))
         if self.test_split is not None:
-            print(
+            self._log(
                 f"Test ({len(self.test_split)} images): top-1 {summary['test_top1']:.2f}%, top-5 "
                 f"{summary['test_top5']:.2f}%, loss {summary['test_loss']:.4f} | training time "
-                f"{self.train_time:.0f} s | weights {self.run_dir / 'last.safetensors'}",
-                flush=True,
+                f"{self.train_time:.0f} s | weights {self.run_dir / 'last.safetensors'}"
             )
         return summary
