@@ -86,19 +86,32 @@ def save_weights(model: nn.Module, path: PathOrUrl, *, dtype: torch.dtype | None
             value = value.to(dtype)
         tensors[key] = value.contiguous()
     str_header = {k: json.dumps(v, default=_json_default) for k, v in header.items()}
+    write_safetensors_atomic(tensors, path, str_header)
+    return file_sha256(path)
+
+
+def write_safetensors_atomic(tensors: dict[str, torch.Tensor], path: PathOrUrl, metadata: dict[str, str]) -> None:
+    """Write a safetensors file so that a crash at any moment leaves either the old file or the new one.
+
+    Temp file in the same folder, fsync, rename over the target, fsync of the folder (the rename itself).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=str_header)
+        save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return file_sha256(path)
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -142,6 +155,12 @@ def _sniff(path: Path) -> None:
     raise WeightsError(f"{path} is not a safetensors file (bad or truncated header)")
 
 
+def read_safetensors(path: PathOrUrl) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """All tensors (on the CPU) and the raw string header of a safetensors file."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}  # noqa: SIM118 - not a mapping
+
+
 def read_weights(
     location: PathOrUrl, *, sha256: str | None = None, progress: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -158,9 +177,7 @@ def read_weights(
                 "The file is corrupt or not the published one."
             )
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            raw_meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a mapping
+        tensors, raw_meta = read_safetensors(path)
     except Exception as exc:
         raise WeightsError(f"{path} is not a valid safetensors file (truncated or corrupt?): {exc}") from exc
     meta: dict[str, Any] = {}

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+
+from ..weights import read_safetensors, write_safetensors_atomic
 
 __all__ = ["CheckpointError", "load_checkpoint", "pack", "save_checkpoint", "unpack"]
 
@@ -61,33 +59,15 @@ def unpack(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Atomically write ``state`` (nested dicts/lists of tensors and JSON values) to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     skeleton = pack(state, tensors, "s")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": _FORMAT, "state": json.dumps(skeleton)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_safetensors_atomic(tensors, path, {"format": _FORMAT, "state": json.dumps(skeleton)})
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint`."""
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a mapping
+        tensors, meta = read_safetensors(path)
     except Exception as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
     if meta.get("format") != _FORMAT:

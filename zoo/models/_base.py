@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -10,7 +11,7 @@ import torch.nn as nn
 from ..layers import ClassifierHead
 from ..registry import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
-__all__ = ["ZooModel", "check_input", "init_weights"]
+__all__ = ["ZooModel", "check_input", "init_weights", "make_stages", "sgd_recipe"]
 
 
 def check_input(x: torch.Tensor, in_chans: int) -> None:
@@ -24,6 +25,47 @@ def check_input(x: torch.Tensor, in_chans: int) -> None:
             f"{tuple(x.shape)}{hint}. Convert uint8 images with x.float() / 255 and normalise them "
             "with the model's pretrained_cfg mean/std."
         )
+
+
+def sgd_recipe(
+    *,
+    lr: float = 0.1,
+    batch_size: int = 128,
+    epochs: int = 30,
+    weight_decay: float = 5e-4,
+    momentum: float = 0.9,
+    schedule: str = "onecycle",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Registry recipe hints for SGD with Nesterov momentum (what ``--recipe default`` trains with)."""
+    return {
+        "optimizer": "sgd",
+        "lr": lr,
+        "momentum": momentum,
+        "nesterov": True,
+        "weight_decay": weight_decay,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "schedule": schedule,
+        **extra,
+    }
+
+
+def make_stages(
+    block: Callable[[int, int, int], nn.Module], layers: Sequence[int], widths: Sequence[int], in_chs: int
+) -> tuple[nn.Sequential, int]:
+    """Stages of ``block(in_chs, out_chs, stride)``; the first block of every stage but the first strides by 2.
+
+    Returns the stages and their output width.
+    """
+    stages = []
+    for i, (depth, width) in enumerate(zip(layers, widths)):
+        blocks = []
+        for j in range(depth):
+            blocks.append(block(in_chs, width, 2 if i > 0 and j == 0 else 1))
+            in_chs = width
+        stages.append(nn.Sequential(*blocks))
+    return nn.Sequential(*stages), in_chs
 
 
 def init_weights(model: nn.Module, *, zero_init_last: bool = False) -> None:

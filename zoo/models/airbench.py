@@ -14,7 +14,7 @@ import torch.nn as nn
 
 from ..layers import ClassifierHead, ConvBNAct, LayerType, create_act, create_norm, get_norm_layer
 from ..registry import register_model
-from ._base import ZooModel
+from ._base import ZooModel, sgd_recipe
 
 __all__ = ["AirbenchNet", "airbench_batchnorm"]
 
@@ -100,17 +100,7 @@ class AirbenchNet(ZooModel):
 @register_model(
     family="airbench",
     paper="Jordan 2024, 94% on CIFAR-10 in 3.29 Seconds on a Single GPU (arXiv:2404.00498), airbench94",
-    recipe={
-        "optimizer": "sgd",
-        "lr": 0.2,
-        "momentum": 0.85,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "batch_size": 1024,
-        "epochs": 10,
-        "schedule": "onecycle",
-        "label_smoothing": 0.2,
-    },
+    recipe=sgd_recipe(lr=0.2, batch_size=1024, epochs=10, momentum=0.85, label_smoothing=0.2),
 )
 def airbench94_net(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> AirbenchNet:
     """airbench94's network (about 1.97 M parameters), reference max-pool head by default."""

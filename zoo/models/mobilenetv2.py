@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from ..layers import ClassifierHead, ConvBNAct, InvertedResidual, LayerType
 from ..registry import register_model
-from ._base import ZooModel, init_weights
+from ._base import ZooModel, init_weights, sgd_recipe
 
 __all__ = ["MobileNetV2"]
 
@@ -57,16 +57,7 @@ class MobileNetV2(ZooModel):
 
 
 _PAPER = "Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks (CIFAR strides, chenyaofo)"
-_RECIPE = {
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 4e-5 * 10,
-    "batch_size": 128,
-    "epochs": 60,
-    "schedule": "onecycle",
-}
+_RECIPE = sgd_recipe(epochs=60, weight_decay=4e-4)
 
 
 @register_model(family="mobilenetv2", paper=_PAPER, recipe=_RECIPE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -9,7 +10,7 @@ import torch.nn as nn
 
 from ..layers import ClassifierHead, LayerType, PreActBasicBlock, create_act, create_norm, get_norm_layer
 from ..registry import register_model
-from ._base import ZooModel, init_weights
+from ._base import ZooModel, init_weights, make_stages, sgd_recipe
 
 __all__ = ["PreActResNet"]
 
@@ -36,19 +37,10 @@ class PreActResNet(ZooModel):
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans)
         self.stem = nn.Conv2d(in_chans, stem_width, 3, 1, 1, bias=get_norm_layer(norm_layer) is None)
-        stages, in_chs = [], stem_width
-        for i, (depth, width) in enumerate(zip(layers, widths)):
-            blocks = []
-            for j in range(depth):
-                stride = 2 if i > 0 and j == 0 else 1
-                blocks.append(
-                    PreActBasicBlock(
-                        in_chs, width, stride, norm_layer=norm_layer, act_layer=act_layer, drop_rate=block_drop_rate
-                    )
-                )
-                in_chs = width
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
+        block = functools.partial(
+            PreActBasicBlock, norm_layer=norm_layer, act_layer=act_layer, drop_rate=block_drop_rate
+        )
+        self.stages, in_chs = make_stages(block, layers, widths, stem_width)
         self.final_norm = create_norm(norm_layer, in_chs)
         self.final_act = create_act(act_layer)
         self.num_features = in_chs
@@ -74,16 +66,7 @@ class PreActResNet(ZooModel):
 @register_model(
     family="preact_resnet",
     paper="He et al. 2016, Identity Mappings in Deep Residual Networks (CIFAR stem as in kuangliu/pytorch-cifar)",
-    recipe={
-        "optimizer": "sgd",
-        "lr": 0.1,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "batch_size": 128,
-        "epochs": 30,
-        "schedule": "onecycle",
-    },
+    recipe=sgd_recipe(),
 )
 def preact_resnet18(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> PreActResNet:
     """Pre-activation ResNet-18: widths 64-128-256-512, 2 blocks per stage."""

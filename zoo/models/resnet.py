@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
 
 from ..layers import BasicBlock, ClassifierHead, ConvBNAct, LayerType
 from ..registry import register_model
-from ._base import ZooModel, init_weights
+from ._base import ZooModel, init_weights, make_stages, sgd_recipe
 
 __all__ = ["ResNet"]
 
@@ -36,15 +36,8 @@ class ResNet(ZooModel):
         super().__init__(num_classes=num_classes, in_chans=in_chans)
         stem_width = stem_width or widths[0]
         self.stem = ConvBNAct(in_chans, stem_width, 3, norm_layer=norm_layer, act_layer=act_layer)
-        stages, in_chs = [], stem_width
-        for i, (depth, width) in enumerate(zip(layers, widths)):
-            blocks = []
-            for j in range(depth):
-                stride = 2 if i > 0 and j == 0 else 1
-                blocks.append(BasicBlock(in_chs, width, stride, norm_layer=norm_layer, act_layer=act_layer))
-                in_chs = width
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.Sequential(*stages)
+        block = functools.partial(BasicBlock, norm_layer=norm_layer, act_layer=act_layer)
+        self.stages, in_chs = make_stages(block, layers, widths, stem_width)
         self.num_features = in_chs
         self.head = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)
         init_weights(self, zero_init_last=zero_init_last)
@@ -54,17 +47,7 @@ class ResNet(ZooModel):
 
 
 _PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition (CIFAR-10 nets, option-B shortcuts)"
-_CIFAR_RECIPE = {
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "batch_size": 128,
-    "epochs": 60,
-    "schedule": "onecycle",
-    "label_smoothing": 0.0,
-}
+_CIFAR_RECIPE = sgd_recipe(epochs=60, label_smoothing=0.0)
 
 
 def _cifar_resnet(depth: int, **kwargs: object) -> ResNet:
@@ -107,7 +90,7 @@ def resnet110(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> 
 @register_model(
     family="resnet",
     paper="He et al. 2016; CIFAR variant with 3x3 stem and no max-pool (kuangliu)",
-    recipe={**_CIFAR_RECIPE, "epochs": 30, "weight_decay": 5e-4},
+    recipe=sgd_recipe(),
 )
 def resnet18(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> ResNet:
     """ResNet-18 for 32x32 inputs: widths 64-128-256-512, 2 blocks per stage."""

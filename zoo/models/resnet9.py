@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from ..layers import ClassifierHead, ConvBNAct, LayerType
 from ..registry import register_model
-from ._base import ZooModel, init_weights
+from ._base import ZooModel, init_weights, sgd_recipe
 
 __all__ = ["ResNet9"]
 
@@ -63,17 +63,7 @@ class ResNet9(ZooModel):
 @register_model(
     family="resnet9",
     paper="Page 2018, How to Train Your ResNet (DAWNBench CIFAR-10 ResNet-9)",
-    recipe={
-        "optimizer": "sgd",
-        "lr": 0.4,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "batch_size": 512,
-        "epochs": 24,
-        "schedule": "onecycle",
-        "label_smoothing": 0.2,
-    },
+    recipe=sgd_recipe(lr=0.4, batch_size=512, epochs=24, label_smoothing=0.2),
 )
 def resnet9(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> ResNet9:
     """Page's ResNet-9 (about 6.57 M parameters), max-pool head by default."""

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from ..layers import ClassifierHead, ConvBNAct, LayerType
 from ..registry import register_model
-from ._base import ZooModel
+from ._base import ZooModel, sgd_recipe
 
 __all__ = ["ModernGAPCNN"]
 
@@ -68,18 +68,7 @@ class ModernGAPCNN(ZooModel):
 @register_model(
     family="simple",
     paper="Batch Normalization in CNNs study notebook (Ioffe & Szegedy 2015 BN; Lin et al. 2013 GAP head)",
-    recipe={
-        "optimizer": "sgd",
-        "lr": 0.2,
-        "momentum": 0.9,
-        "nesterov": True,
-        "weight_decay": 5e-4,
-        "batch_size": 128,
-        "epochs": 30,
-        "schedule": "onecycle",
-        "warmup_epochs": 1,
-        "label_smoothing": 0.0,
-    },
+    recipe=sgd_recipe(lr=0.2, epochs=30, warmup_epochs=1, label_smoothing=0.0),
 )
 def modern_gap_cnn(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> ModernGAPCNN:
     """The notebook's ``ModernGAPCNN``."""

@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from ..layers import ClassifierHead, ConvBNAct, LayerType
 from ..registry import register_model
-from ._base import ZooModel, init_weights
+from ._base import ZooModel, init_weights, sgd_recipe
 
 __all__ = ["VGG"]
 
@@ -54,16 +54,7 @@ class VGG(ZooModel):
 
 
 _PAPER = "Simonyan & Zisserman 2015, Very Deep Convolutional Networks; with BN and a GAP head for CIFAR"
-_RECIPE = {
-    "optimizer": "sgd",
-    "lr": 0.05,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "batch_size": 128,
-    "epochs": 30,
-    "schedule": "onecycle",
-}
+_RECIPE = sgd_recipe(lr=0.05)
 
 
 @register_model(family="vgg", paper=_PAPER, recipe=_RECIPE)

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from ..registry import register_model
+from ._base import sgd_recipe
 from .preact_resnet import PreActResNet
 
 __all__ = ["wide_resnet"]
 
 _PAPER = "Zagoruyko & Komodakis 2016, Wide Residual Networks"
-_RECIPE = {
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "momentum": 0.9,
-    "nesterov": True,
-    "weight_decay": 5e-4,
-    "batch_size": 128,
-    "epochs": 200,
-    "schedule": "step",
-    "block_drop_rate": 0.3,
-}
+_RECIPE = sgd_recipe(epochs=200, schedule="step", block_drop_rate=0.3)
 
 
 def wide_resnet(depth: int, widen_factor: int, **kwargs: object) -> PreActResNet:
