@@ -77,8 +77,12 @@ def test_cli_end_to_end(cifar10_dir, tmp_path, capsys):
 
 
 def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir, tmp_path):
-    summary = Trainer(_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v")).fit()
+    summary = Trainer(_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True)).fit()
     assert summary["best"]["selected_on"] == "val" and "val_top1" in summary and "test_top1" in summary
+    assert 0 <= summary["test_top1_tta"] <= 100
+    assert zoo.load(tmp_path / "v" / "last.safetensors").pretrained_cfg["metrics"]["test_top1_tta"] == pytest.approx(
+        summary["test_top1_tta"]
+    )
     rows = [json.loads(line) for line in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
     assert all(r["eval_split"] == "val" for r in rows)
 

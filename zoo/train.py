@@ -116,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--checkpoint-every", type=int, metavar="EPOCHS", help="checkpoint interval (default: 1)")
     w.add_argument("--progress", action=argparse.BooleanOptionalAction, help="tqdm progress bars (default: on)")
     w.add_argument("--eval-batch-size", type=int, help="evaluation batch size (default: 1000)")
+    w.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        help="also report the final test accuracy with flip test-time augmentation (default: off)",
+    )
     return p
 
 

@@ -62,6 +62,7 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs
     progress: bool = True
     eval_batch_size: int = 1000
+    tta: bool = False  # also report the final test accuracy with flip test-time augmentation
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

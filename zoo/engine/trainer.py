@@ -629,6 +629,8 @@ class Trainer:
         if self.test_split is not None:
             test = self.evaluate(self.test_split)
             summary.update(test_top1=test["top1"], test_top5=test["top5"], test_loss=test["loss"])
+            if self.cfg.tta:
+                summary["test_top1_tta"] = self.evaluate(self.test_split, tta=True)["top1"]
         metrics = {k: v for k, v in summary.items() if k.startswith(("test_", "val_"))}
         self._save_weights("last.safetensors", epoch=self.epoch, **metrics)
         summary["best"] = dict(self.best, selected_on=eval_name)
