@@ -31,7 +31,21 @@ REPO = PACKAGE.parent
 DATA_NOTE = "CIFAR-10 (offline JPEG copy)"
 
 
-def _card(name: str, tag: str, entry: dict[str, Any], header: dict[str, Any], run: dict[str, Any]) -> str:
+def _split_note(cfg: dict[str, Any]) -> str:
+    if cfg.get("val_split"):
+        return (
+            f"trained on {50_000 - cfg['val_split']:,} training images, {cfg['val_split']:,} held out for "
+            "per-epoch validation; the test split was evaluated at the end only"
+        )
+    return (
+        "trained on all 50,000 training images; the per-epoch evaluation in the log is on the test split, "
+        "shown for information and used for no choice"
+    )
+
+
+def _card(
+    name: str, tag: str, entry: dict[str, Any], header: dict[str, Any], run: dict[str, Any], note: str = ""
+) -> str:
     m = entry["metrics"]
     cfg = header.get("config", {})
     machine = header.get("machine", {})
@@ -65,9 +79,10 @@ def _card(name: str, tag: str, entry: dict[str, Any], header: dict[str, Any], ru
         f"| machine | {machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}, "
         f"{run.get('precision', '')} autocast, torch {machine.get('torch')} |",
         f"| zoo commit | {header.get('git_commit')} |",
-        f"| data | {entry['data']}; trained on all 50,000 training images, test split evaluated once |",
+        f"| data | {entry['data']}; {_split_note(cfg)} |",
         "",
-        "The shipped weights are the last epoch of that run (no checkpoint selection on the test set).",
+        "The shipped weights are the last epoch of that run: no checkpoint was selected on the test set.",
+        *([note, ""] if note else []),
         f"Per-epoch log: [{name}.{tag}.metrics.csv]({name}.{tag}.metrics.csv).",
         "",
         "```python",
@@ -80,7 +95,13 @@ def _card(name: str, tag: str, entry: dict[str, Any], header: dict[str, Any], ru
 
 
 def publish(
-    run_dir: str | Path, tag: str, *, data_dir: str | None = None, default: bool = True, data_note: str = DATA_NOTE
+    run_dir: str | Path,
+    tag: str,
+    *,
+    data_dir: str | None = None,
+    default: bool = True,
+    data_note: str = DATA_NOTE,
+    note: str = "",
 ) -> dict[str, Any]:
     """Ship ``run_dir``'s last weights as ``NAME.TAG``; return the manifest entry."""
     run_dir = Path(run_dir)
@@ -140,7 +161,7 @@ def publish(
     cards = REPO / "docs" / "cards"
     cards.mkdir(parents=True, exist_ok=True)
     run = json.loads((run_dir / "run.json").read_text())
-    (cards / f"{name}.{tag}.md").write_text(_card(name, tag, entry, header, run))
+    (cards / f"{name}.{tag}.md").write_text(_card(name, tag, entry, header, run, note))
     shutil.copyfile(run_dir / "metrics.csv", cards / f"{name}.{tag}.metrics.csv")
     from .registry import attach_published_weights
 
@@ -159,8 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None, help="where the test split is")
     p.add_argument("--not-default", dest="default", action="store_false", help="do not make this the default tag")
     p.add_argument("--data-note", default=DATA_NOTE, help="how the data is described in the card")
+    p.add_argument("--note", default="", help="a paragraph for the card (e.g. how the recipe was chosen)")
     args = p.parse_args(argv)
-    entry = publish(args.run_dir, args.tag, data_dir=args.data_dir, default=args.default, data_note=args.data_note)
+    entry = publish(
+        args.run_dir, args.tag, data_dir=args.data_dir, default=args.default, data_note=args.data_note, note=args.note
+    )
     print(json.dumps(entry, indent=2))
     return 0
 

@@ -101,6 +101,9 @@ def write_safetensors_atomic(tensors: dict[str, torch.Tensor], path: PathOrUrl, 
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a weight file gets the usual permissions
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
