@@ -51,6 +51,14 @@ def test_load_rebuilds_from_header_alone(model, saved):
     assert rebuilt.pretrained_cfg["metrics"] == {"top1": 61.3}
 
 
+def test_preprocessing_travels_in_the_header(model, tmp_path):
+    model.pretrained_cfg.update(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))  # the notebook's normalisation
+    path = tmp_path / "half.safetensors"
+    zoo.save_weights(model, path)
+    for loaded in (zoo.load(path), zoo.create("modern_gap_cnn", weights=path)):
+        assert loaded.pretrained_cfg["mean"] == (0.5, 0.5, 0.5) and loaded.pretrained_cfg["std"] == (0.5, 0.5, 0.5)
+
+
 def test_builder_kwargs_travel_in_the_header(tmp_path):
     m = zoo.create("resnet20", num_classes=7, norm_layer="groupnorm")
     path = tmp_path / "gn.safetensors"

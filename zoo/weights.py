@@ -304,15 +304,22 @@ def load_weights(
             "model.eval(); zoo.fuse_bn(model) before loading fused weights"
         )
     load_state_dict_checked(model, tensors, strict=strict, source=str(location))
-    if isinstance(cfg, dict) and meta.get("format") == "zoo":
-        if meta.get("num_classes") == getattr(model, "num_classes", None) and meta.get("label_names"):
-            cfg["label_names"] = tuple(meta["label_names"])
-        for key in ("mean", "std"):
-            if meta.get(key):
-                cfg[key] = tuple(meta[key])
-        if meta.get("metrics"):
-            cfg["metrics"] = meta["metrics"]
+    _apply_header(model, meta)
     return meta
+
+
+def _apply_header(model: nn.Module, meta: dict[str, Any]) -> None:
+    """Take the preprocessing (mean/std), label names and metrics a zoo file records into ``pretrained_cfg``."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    if not isinstance(cfg, dict) or meta.get("format") != "zoo":
+        return
+    if meta.get("num_classes") == getattr(model, "num_classes", None) and meta.get("label_names"):
+        cfg["label_names"] = tuple(meta["label_names"])
+    for key in ("mean", "std"):
+        if meta.get(key):
+            cfg[key] = tuple(meta[key])
+    if meta.get("metrics"):
+        cfg["metrics"] = meta["metrics"]
 
 
 def load(location: PathOrUrl, *, sha256: str | None = None, **kwargs: Any) -> nn.Module:
@@ -333,5 +340,5 @@ def load(location: PathOrUrl, *, sha256: str | None = None, **kwargs: Any) -> nn
 
         fuse_bn(model.eval())
     load_state_dict_checked(model, tensors, source=str(location))
-    model.pretrained_cfg.update({k: meta[k] for k in ("metrics", "label_names") if meta.get(k)})
+    _apply_header(model, meta)
     return model
