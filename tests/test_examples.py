@@ -23,6 +23,8 @@ def test_train_example_runs(cifar10_dir, tmp_path):
             "modern_gap_cnn",
             "--epochs",
             "1",
+            "--batch-size",
+            "16",
             "--out",
             str(tmp_path),
         ],

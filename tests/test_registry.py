@@ -14,7 +14,7 @@ def test_create_the_notebook_model():
     assert round(info.macs / 1e6, 1) == 20.6
     assert info.family == "simple" and info.paper
     assert info.input_size == (3, 32, 32) and len(info.mean) == 3 and len(info.std) == 3
-    assert info.tags == []
+    assert info.tags == list(info.weights)
 
 
 def test_unknown_name_suggests_close_matches():

@@ -223,7 +223,7 @@ def test_folder_dataset_training(tmp_path):
     )
     assert rc == 0
     model = zoo.load(tmp_path / "f" / "last.safetensors")
-    assert model.num_classes == 2 and model.pretrained_cfg["label_names"] == ["class0", "class1"]
+    assert model.num_classes == 2 and model.pretrained_cfg["label_names"] == ("class0", "class1")
 
 
 def test_cifar100_training(cifar100_dir, tmp_path):
