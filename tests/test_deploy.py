@@ -112,6 +112,7 @@ def test_predict_matches_manual_preprocessing(images):
     im = Image.open(images["png"]).convert("RGB").resize((32, 32), Image.BILINEAR)
     x = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1).float() / 255
     mean, std = (torch.tensor(model.pretrained_cfg[k]).view(3, 1, 1) for k in ("mean", "std"))
-    probs = model(((x - mean) / std)[None]).softmax(1)[0]
+    with torch.no_grad():
+        probs = model(((x - mean) / std)[None]).softmax(1)[0]
     assert result["top_k"][0]["index"] == int(probs.argmax())
     assert result["top_k"][0]["probability"] == pytest.approx(float(probs.max()), abs=1e-6)

@@ -87,7 +87,8 @@ def _card(
         "",
         "```python",
         "import zoo",
-        f'model = zoo.create("{name}.{tag}")   # or zoo.create("{name}", pretrained=True)',
+        f'model = zoo.create("{name}.{tag}")'
+        + (f'  # or zoo.create("{name}", pretrained=True)' if entry.get("default") else ""),
         "```",
         "",
     ]
