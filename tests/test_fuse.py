@@ -2,39 +2,17 @@
 
 import pytest
 import torch
-import torch.fx
 import torch.nn as nn
+from graph import conv_norm_pairs
 from test_models import MODELS
 
 import zoo
 from zoo.weights import WeightsError
 
 
-class _Traceable(nn.Module):
-    """forward_features + forward_head without the input check (whose branches torch.fx cannot trace)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model.forward_head(self.model.forward_features(x))
-
-
 def foldable_batchnorms(model):
-    """BatchNorms whose input is a conv's output (directly or through a max-pool) that nothing else reads."""
-    graph = torch.fx.symbolic_trace(_Traceable(model))
-    modules = dict(graph.named_modules())
-    found = []
-    for node in graph.graph.nodes:
-        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
-            continue
-        src = node.args[0]
-        if src.op == "call_module" and isinstance(modules[src.target], nn.MaxPool2d) and len(src.users) == 1:
-            src = src.args[0]
-        if src.op == "call_module" and isinstance(modules[src.target], nn.Conv2d) and len(src.users) == 1:
-            found.append(node.target)
-    return found
+    """BatchNorms fed by a conv (directly or through a max-pool) whose output nothing else reads."""
+    return [norm for _, norm, single in conv_norm_pairs(model) if single and isinstance(norm, nn.BatchNorm2d)]
 
 
 def _calibrated(name):

@@ -3,12 +3,12 @@
 import pytest
 import torch
 import torch.nn as nn
+from graph import conv_norm_pairs
 
 import zoo
 
 BIG = {"wrn28_10", "vgg19_bn", "vgg16_bn", "preact_resnet18", "resnet18", "resnet110"}
 MODELS = [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in zoo.list_models()]
-NORM_TYPES = (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
 
 # Parameter counts for 10 classes from the literature (the families issue's table).
 REFERENCE_PARAMS = {
@@ -73,34 +73,12 @@ def test_num_classes_zero_and_reset_classifier(name):
     assert model(x).shape == (2, 7) and model.num_classes == 7
 
 
-def _convs_feeding_norms(model, x):
-    """(conv, norm) pairs where the norm's input is the conv's output (possibly through a max-pool)."""
-    producer, pairs, hooks = {}, [], []
-
-    def hook(module, inputs, output):
-        src = producer.get(id(inputs[0])) if inputs and isinstance(inputs[0], torch.Tensor) else None
-        if isinstance(module, nn.MaxPool2d) and isinstance(src, nn.Conv2d):
-            producer[id(output)] = src  # airbench pools between conv and norm
-            return
-        if isinstance(module, NORM_TYPES) and isinstance(src, nn.Conv2d):
-            pairs.append((src, module))
-        producer[id(output)] = module
-
-    for m in model.modules():
-        if not list(m.children()):
-            hooks.append(m.register_forward_hook(hook))
-    model(x)
-    for h in hooks:
-        h.remove()
-    return pairs
-
-
 @pytest.mark.parametrize("name", MODELS)
 def test_no_conv_before_a_norm_has_a_bias(name):
     model = zoo.create(name)
-    pairs = _convs_feeding_norms(model, torch.randn(2, 3, 32, 32))
+    pairs = conv_norm_pairs(model)
     assert pairs, "expected conv -> norm pairs"
-    assert all(conv.bias is None for conv, _ in pairs)
+    assert all(conv.bias is None for conv, _, _ in pairs)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..registry import CIFAR10_CLASSES
+
 __all__ = ["CIFAR_DATASETS", "DatasetNotFoundError", "Split", "default_data_dir", "find_cifar", "load_cifar"]
 
 
@@ -82,8 +84,6 @@ CIFAR_DATASETS = {
         "03b5dce01913d631647c71ecec9e9cb8",
     ),
 }
-
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def default_data_dir() -> Path:

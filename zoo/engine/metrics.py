@@ -23,10 +23,11 @@ def accuracy_counts(logits: torch.Tensor, target: torch.Tensor, topk: tuple[int,
 
 class MetricsLog:
     """Rows of per-epoch numbers; rewritten whole on every append so the CSV header can grow and a
-    resumed run keeps exactly the rows of the epochs it has finished."""
+    resumed run keeps exactly the rows of the epochs it has finished. ``run_dir=None`` keeps rows in memory
+    only (the non-zero ranks of a torchrun job)."""
 
-    def __init__(self, run_dir: str | os.PathLike[str], rows: list[dict[str, Any]] | None = None) -> None:
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: str | os.PathLike[str] | None, rows: list[dict[str, Any]] | None = None) -> None:
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.rows: list[dict[str, Any]] = list(rows or [])
 
     def append(self, row: dict[str, Any]) -> None:
@@ -34,6 +35,8 @@ class MetricsLog:
         self.write()
 
     def write(self) -> None:
+        if self.run_dir is None:
+            return
         with open(self.run_dir / "metrics.jsonl", "w") as f:
             for row in self.rows:
                 f.write(json.dumps(row) + "\n")

@@ -304,7 +304,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else Path(cfg.out) / name
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics = MetricsLog(self.run_dir)
+        self.metrics = MetricsLog(self.run_dir if self.dist.is_main else None)
 
     # -------------------------------------------------------------------------------------------- resume
     @classmethod
@@ -356,7 +356,7 @@ class Trainer:
         self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
         self.global_step, self.partial = state["global_step"], dict(state["partial"])
         self.best, self.train_time = dict(state["best"]), state["train_time"]
-        self.metrics = MetricsLog(self.run_dir, state["metrics"])
+        self.metrics = MetricsLog(self.run_dir if self.dist.is_main else None, state["metrics"])
 
     def save_checkpoint(self) -> None:
         """Write the checkpoint (rank 0) after averaging BN statistics over ranks (all ranks call this)."""
@@ -596,9 +596,7 @@ class Trainer:
             "epoch_time_s": p["time"],
             "images_per_s": seen / max(p["time"], 1e-9),
         }
-        self.metrics.rows.append(row)
-        if self.dist.is_main:
-            self.metrics.write()
+        self.metrics.append(row)
         self._log(
             f"Epoch [{row['epoch']}/{cfg.epochs}], Training Loss: {row['train_loss']:.4f}, Validation Loss: "
             f"{row['eval_loss']:.4f}, Validation Accuracy: {row['eval_acc']:.2f}%  ({row['images_per_s']:.0f} img/s)"
