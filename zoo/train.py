@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--crop", type=int, metavar="PAD", help="random-crop padding in pixels, 0 = off (default: 4)")
     d.add_argument("--crop-mode", choices=["reflect", "zeros"], help="padding of the random crop (default: reflect)")
     d.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random horizontal flips (default: on)")
+    d.add_argument(
+        "--flip-mode",
+        choices=["random", "alternate"],
+        help="random: a coin per image and epoch; alternate: random in epoch 1, then each image flips every "
+        "other epoch (airbench) (default: random)",
+    )
     d.add_argument("--cutout", type=int, metavar="SIZE", help="cutout square size, 0 = off (default: 0)")
 
     m = p.add_argument_group("model")
@@ -83,12 +89,41 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="exempt norm parameters and biases from weight decay (default: on)",
     )
-    o.add_argument("--schedule", choices=["onecycle", "cosine", "step", "constant"])
+    o.add_argument(
+        "--decoupled-wd",
+        action=argparse.BooleanOptionalAction,
+        help="weight decay follows the schedule but not each group's learning rate (default: off)",
+    )
+    o.add_argument("--norm-lr-scale", type=float, help="learning-rate multiplier for norm parameters (default: 1)")
+    o.add_argument(
+        "--freeze-norm-scale", action=argparse.BooleanOptionalAction, help="keep norm weights at 1 (default: off)"
+    )
+    o.add_argument("--schedule", choices=["onecycle", "linear", "cosine", "step", "constant"])
     o.add_argument("--warmup-epochs", type=float, help="linear warmup length (default: 0; onecycle uses 25%%)")
+    o.add_argument(
+        "--warmup-start-factor", type=float, help="first learning rate as a fraction of the peak (default: 0.01)"
+    )
+    o.add_argument(
+        "--final-lr-factor", type=float, help="last learning rate of the linear schedule, fraction of the peak"
+    )
     o.add_argument("--label-smoothing", type=float)
     o.add_argument("--grad-clip", type=float, metavar="NORM", help="clip the gradient norm (default: off)")
     o.add_argument("--ema", action=argparse.BooleanOptionalAction, help="evaluate/save an EMA of the weights")
     o.add_argument("--ema-decay", type=float, help="EMA decay per step (default: 0.999)")
+    o.add_argument(
+        "--lookahead",
+        action=argparse.BooleanOptionalAction,
+        help="pull the weights back to a slow average of them every few steps (airbench) (default: off)",
+    )
+    o.add_argument("--lookahead-every", type=int, metavar="STEPS", help="lookahead interval (default: 5)")
+    o.add_argument("--lookahead-decay", type=float, help="lookahead decay per step (default: 0.95)")
+    o.add_argument(
+        "--data-init",
+        type=int,
+        metavar="N",
+        help="initialise the model from N training images if it supports it (airbench: whitening) (default: 0)",
+    )
+    o.add_argument("--freeze-stem-epochs", type=int, metavar="E", help="freeze the stem after E epochs")
 
     t = p.add_argument_group("distributed (under torchrun --nproc_per_node=N -m zoo.train ...)")
     t.add_argument(
@@ -118,8 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--eval-batch-size", type=int, help="evaluation batch size (default: 1000)")
     w.add_argument(
         "--tta",
-        action=argparse.BooleanOptionalAction,
-        help="also report the final test accuracy with flip test-time augmentation (default: off)",
+        type=int,
+        nargs="?",
+        const=1,
+        choices=[0, 1, 2],
+        metavar="LEVEL",
+        help="also report the final test accuracy with test-time augmentation: 1 (or no value) mirror, "
+        "2 mirror + 1-pixel translations (default: 0)",
     )
     return p
 

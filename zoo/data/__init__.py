@@ -1,6 +1,6 @@
 """Data: official CIFAR layouts and image folders as in-memory uint8 tensors, batched augmentation."""
 
-from .augment import Augment, batch_crop, batch_cutout, batch_flip, normalize
+from .augment import Augment, alternating_flip_mask, batch_crop, batch_cutout, batch_flip, normalize, tta_logits
 from .cifar import CIFAR_DATASETS, DatasetNotFoundError, Split, default_data_dir, find_cifar, load_cifar
 from .folder import load_folder, load_folder_splits
 
@@ -9,6 +9,7 @@ __all__ = [
     "Augment",
     "DatasetNotFoundError",
     "Split",
+    "alternating_flip_mask",
     "batch_crop",
     "batch_cutout",
     "batch_flip",
@@ -18,4 +19,5 @@ __all__ = [
     "load_folder",
     "load_folder_splits",
     "normalize",
+    "tta_logits",
 ]

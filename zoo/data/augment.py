@@ -10,13 +10,24 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Augment", "batch_crop", "batch_cutout", "batch_flip", "normalize"]
+__all__ = ["Augment", "alternating_flip_mask", "batch_crop", "batch_cutout", "batch_flip", "normalize", "tta_logits"]
 
 
-def batch_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of the batch horizontally."""
-    mask = torch.rand(x.shape[0], generator=generator, device=generator.device) < 0.5
+def batch_flip(x: torch.Tensor, generator: torch.Generator, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mirror a random half of the batch horizontally, or the images where ``mask`` (bool, one per image) is set."""
+    if mask is None:
+        mask = torch.rand(x.shape[0], generator=generator, device=generator.device) < 0.5
     return torch.where(mask.to(x.device)[:, None, None, None], x.flip(3), x)
+
+
+def alternating_flip_mask(indices: torch.Tensor, epoch: int, seed: int, num_images: int) -> torch.Tensor:
+    """airbench's alternating flip: image ``i`` is mirrored at random in the first epoch, then every other epoch.
+
+    Over any two consecutive epochs each image is seen once each way, where independent coin flips would show
+    a quarter of the images the same way twice. Depends only on (seed, image, epoch), so a resumed run agrees.
+    """
+    first = torch.rand(num_images, generator=torch.Generator().manual_seed(seed)) < 0.5
+    return first.to(indices.device)[indices] ^ bool(epoch % 2)
 
 
 def batch_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode: str = "reflect") -> torch.Tensor:
@@ -66,11 +77,32 @@ class Augment:
     flip: bool = True
     cutout: int = 0
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, generator: torch.Generator, flip_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Augment a uint8 batch; ``flip_mask`` replaces the random flip (see `alternating_flip_mask`)."""
         if self.crop:
             x = batch_crop(x, self.crop, generator, self.crop_mode)
         if self.flip:
-            x = batch_flip(x, generator)
+            x = batch_flip(x, generator, flip_mask)
         if self.cutout:
             x = batch_cutout(x, self.cutout, generator)
         return x
+
+
+def tta_logits(model: torch.nn.Module, x: torch.Tensor, level: int = 0) -> torch.Tensor:
+    """Test-time augmentation of a normalised batch: 0 none, 1 mean with the mirror image, 2 airbench's mirror
+    and 1-pixel translations (half weight on the image, a quarter on each reflect-padded diagonal shift)."""
+    if level not in (0, 1, 2):
+        raise ValueError(f"TTA level must be 0, 1 or 2, got {level!r}")
+    logits = model(x).float()
+    if level == 0:
+        return logits
+    logits = (logits + model(x.flip(3)).float()) / 2
+    if level == 1:
+        return logits
+    h, w = x.shape[2:]
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = [padded[:, :, :h, :w], padded[:, :, 2:, 2:]]
+    shifted_logits = [(model(s).float() + model(s.flip(3)).float()) / 2 for s in shifted]
+    return logits / 2 + (shifted_logits[0] + shifted_logits[1]) / 4

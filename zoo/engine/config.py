@@ -30,6 +30,7 @@ class TrainConfig:
     crop: int = 4
     crop_mode: str = "reflect"
     flip: bool = True
+    flip_mode: str = "random"  # random | alternate (airbench: random in epoch 1, then each image alternates)
     cutout: int = 0
     mean: tuple[float, ...] | None = None  # None: the model's pretrained_cfg mean/std
     std: tuple[float, ...] | None = None
@@ -42,12 +43,22 @@ class TrainConfig:
     nesterov: bool = True
     weight_decay: float | None = None
     no_decay_norm_bias: bool = True  # no weight decay on norm parameters and biases (timm's default)
-    schedule: str | None = None  # onecycle | cosine | step | constant
+    decoupled_wd: bool = False  # weight decay scaled by the schedule only, not by the group's learning rate
+    norm_lr_scale: float = 1.0  # learning-rate multiplier for norm-layer parameters (airbench: 64 for BN biases)
+    freeze_norm_scale: bool = False  # norm weights (gamma) stay at their initial value
+    schedule: str | None = None  # onecycle | cosine | step | constant | linear
     warmup_epochs: float = 0.0
+    warmup_start_factor: float = 0.01  # learning rate at step 0, as a fraction of the peak
+    final_lr_factor: float = 0.0  # learning rate at the last step of the "linear" schedule, fraction of the peak
     label_smoothing: float | None = None
     grad_clip: float | None = None
     ema: bool = False
     ema_decay: float = 0.999
+    lookahead: bool = False  # airbench's lookahead: every k steps pull the weights to a slow average of them
+    lookahead_every: int = 5
+    lookahead_decay: float = 0.95  # per step; ramps in as (step / total)^3
+    data_init: int = 0  # images for the model's data-dependent init (init_from_data, e.g. patch whitening)
+    freeze_stem_epochs: int | None = None  # freeze model.stem after this many epochs (airbench: 3)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch
     # machine
     device: str = "auto"
@@ -62,7 +73,7 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs
     progress: bool = True
     eval_batch_size: int = 1000
-    tta: bool = False  # also report the final test accuracy with flip test-time augmentation
+    tta: int = 0  # also report the final test accuracy with TTA: 1 = mirror, 2 = mirror + 1-pixel translations
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -90,6 +101,41 @@ RECIPES: dict[str, dict[str, Any]] = {
         "channels_last": False,
         "ema": False,
     },
+}
+# airbench94's hyperparameters (Jordan 2024), in zoo's terms: its learning rate 11.5 "per 1024 examples" on a
+# summed loss with momentum 0.85 is 11.5 / (1 + 1 / (1 - 0.85)) = 1.5 on a mean loss; its decoupled weight
+# decay 0.0153 per 1024 examples is 0.0153 / 7.667 = 0.0020 per step at the peak learning rate.
+RECIPES["fast"] = {
+    "optimizer": "sgd",
+    "batch_size": 1024,
+    "epochs": 10,
+    "lr": 1.5,
+    "momentum": 0.85,
+    "nesterov": True,
+    "weight_decay": 0.0153 / (1 + 1 / (1 - 0.85)),
+    "decoupled_wd": True,
+    "no_decay_norm_bias": False,
+    "norm_lr_scale": 64.0,
+    "freeze_norm_scale": True,
+    "schedule": "linear",
+    "warmup_epochs": 2.3,
+    "warmup_start_factor": 0.2,
+    "final_lr_factor": 0.07,
+    "label_smoothing": 0.2,
+    "crop": 2,
+    "crop_mode": "reflect",
+    "flip": True,
+    "flip_mode": "alternate",
+    "cutout": 0,
+    "lookahead": True,
+    "lookahead_every": 5,
+    "lookahead_decay": 0.95,
+    "data_init": 5000,
+    "freeze_stem_epochs": 3,
+    "tta": 2,
+    "ema": False,
+    "channels_last": True,
+    "compile": False,
 }
 # Used where neither the recipe nor the model's registry hints say otherwise.
 _FALLBACK = {

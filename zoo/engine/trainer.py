@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,14 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..data import Augment, Split, load_cifar, load_folder_splits, normalize
+from ..data import Augment, Split, alternating_flip_mask, load_cifar, load_folder_splits, normalize, tta_logits
 from ..registry import create, model_info
 from ..weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .device import autocast, resolve_device, resolve_precision, tune_malloc
 from .distributed import DistContext, convert_sync_batchnorm, init_distributed
+from .lookahead import Lookahead
 from .metrics import MetricsLog, accuracy_counts
 from .plots import plot_curves
 
@@ -85,11 +87,11 @@ def evaluate(
     amp_dtype: torch.dtype | None = None,
     batch_size: int = 1000,
     channels_last: bool = True,
-    tta: bool = False,
+    tta: int = 0,
     num_classes: int | None = None,
     dist: DistContext | None = None,
 ) -> dict[str, Any]:
-    """Loss, top-1/top-5 (%) and the confusion matrix of ``model`` on ``split``; ``tta`` averages with the mirror.
+    """Loss, top-1/top-5 (%) and the confusion matrix of ``model`` on ``split``; ``tta`` is a `tta_logits` level.
 
     Under torchrun each rank evaluates every ``world_size``-th image and the sums are all-reduced, so every
     image counts exactly once (no padding).
@@ -108,9 +110,7 @@ def evaluate(
         y = labels[start : start + batch_size].to(device, non_blocking=True)
         x = normalize(x, mean, std, channels_last)
         with autocast(device, amp_dtype):
-            logits = model(x).float()
-            if tta:
-                logits = (logits + model(x.flip(3)).float()) / 2
+            logits = tta_logits(model, x, int(tta))
         loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
         c1, c5 = accuracy_counts(logits, y)
         top1, top5 = top1 + c1, top5 + c5
@@ -125,20 +125,41 @@ def evaluate(
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def _param_groups(model: nn.Module, weight_decay: float, no_decay_norm_bias: bool) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)  # BN, SyncBN, IN, GN, LN, LayerNorm2d
+
+
+def norm_parameters(model: nn.Module, *, weights_only: bool = False) -> list[nn.Parameter]:
+    """The affine parameters of every normalization layer (only their scales with ``weights_only``)."""
+    out = []
+    for m in model.modules():
+        if isinstance(m, NORM_TYPES):
+            out += [p for name, p in m.named_parameters(recurse=False) if not weights_only or name == "weight"]
+    return out
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by (norm layer with ``norm_lr_scale``?, weight decay?), in model order.
+
+    With ``decoupled_wd`` a group's decay is divided by its learning rate, so that every group decays by
+    ``weight_decay`` times the schedule's factor per step, whatever its learning rate (airbench's convention).
+    """
+    norm_ids = {id(p) for p in norm_parameters(model)} if cfg.norm_lr_scale != 1.0 else set()
+    buckets: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for p in model.parameters():
         if p.requires_grad:
-            (no_decay if no_decay_norm_bias and p.ndim <= 1 else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}]
-    if no_decay:
-        groups.append({"params": no_decay, "weight_decay": 0.0})
+            decays = not (cfg.no_decay_norm_bias and p.ndim <= 1)
+            buckets.setdefault((id(p) in norm_ids, decays), []).append(p)
+    groups = []
+    for (scaled, decays), params in buckets.items():
+        lr = cfg.lr * (cfg.norm_lr_scale if scaled else 1.0)
+        wd = cfg.weight_decay if decays else 0.0
+        groups.append({"params": params, "lr": lr, "weight_decay": wd / lr if cfg.decoupled_wd and wd else wd})
     return groups
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (nesterov optional), Adam or AdamW over decay / no-decay parameter groups."""
-    groups = _param_groups(model, cfg.weight_decay, cfg.no_decay_norm_bias)
+    """SGD (nesterov optional), Adam or AdamW over the `param_groups` of ``model``."""
+    groups = param_groups(model, cfg)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
     if cfg.optimizer == "adam":
@@ -160,7 +181,7 @@ def build_scheduler(
         pct = min(max(warmup / total if warmup else 0.25, 2 / total), 1 - 1 / total)
         return sched.OneCycleLR(
             opt,
-            max_lr=cfg.lr,
+            max_lr=[group["lr"] for group in opt.param_groups],
             total_steps=total,
             pct_start=pct,
             anneal_strategy="linear",
@@ -170,6 +191,12 @@ def build_scheduler(
         )
     if cfg.schedule == "onecycle":  # a run of 1-2 steps: nothing to cycle
         return sched.ConstantLR(opt, factor=1.0, total_iters=0)
+    if cfg.schedule == "linear":  # airbench: warmup_start_factor -> 1 over the warmup, then down to final_lr_factor
+        down = sched.LinearLR(opt, start_factor=1.0, end_factor=cfg.final_lr_factor, total_iters=total - warmup)
+        if not warmup:
+            return down
+        up = sched.LinearLR(opt, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
+        return sched.SequentialLR(opt, [up, down], milestones=[warmup])
     if cfg.schedule == "cosine":
         main: sched.LRScheduler = sched.CosineAnnealingLR(opt, T_max=total - warmup)
     elif cfg.schedule == "step":
@@ -177,10 +204,10 @@ def build_scheduler(
     elif cfg.schedule == "constant":
         main = sched.ConstantLR(opt, factor=1.0, total_iters=0)
     else:
-        raise ValueError(f"schedule must be onecycle, cosine, step or constant, got {cfg.schedule!r}")
+        raise ValueError(f"schedule must be onecycle, linear, cosine, step or constant, got {cfg.schedule!r}")
     if not warmup:
         return main
-    ramp = sched.LinearLR(opt, start_factor=0.01, end_factor=1.0, total_iters=warmup)
+    ramp = sched.LinearLR(opt, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
     return sched.SequentialLR(opt, [ramp, main], milestones=[warmup])
 
 
@@ -268,6 +295,7 @@ class Trainer:
         self.model.to(self.device, memory_format=memory_format)
         self.train_images = self.train_split.images.to(self.device)
         self.train_labels = self.train_split.labels.to(self.device)
+        self._prepare_parameters()
 
         if len(self.train_split) < cfg.batch_size:
             raise ValueError(f"batch size {cfg.batch_size} is larger than the {len(self.train_split)} training images")
@@ -282,6 +310,13 @@ class Trainer:
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
             if cfg.ema
+            else None
+        )
+        self.lookahead = (
+            Lookahead(
+                self.model, cfg.epochs * self.steps_per_epoch, every=cfg.lookahead_every, base_decay=cfg.lookahead_decay
+            )
+            if cfg.lookahead
             else None
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
@@ -305,6 +340,37 @@ class Trainer:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLog(self.run_dir if self.dist.is_main else None)
+
+    def _prepare_parameters(self) -> None:
+        """Before the optimizer sees them: frozen norm scales, data-dependent init; check the other options."""
+        cfg, model = self.cfg, self.model
+        if cfg.flip_mode not in ("random", "alternate"):
+            raise ValueError(f"flip_mode must be 'random' or 'alternate', got {cfg.flip_mode!r}")
+        if cfg.freeze_norm_scale:
+            scales = norm_parameters(model, weights_only=True)
+            if any(bool((p == 0).any()) for p in scales):
+                warnings.warn(
+                    f"freeze_norm_scale: {cfg.model} has norm scales initialised to zero (zero_init_last); "
+                    "frozen, those residual branches stay off. Build it with zero_init_last=False.",
+                    stacklevel=3,
+                )
+            for p in scales:
+                p.requires_grad_(False)
+        if cfg.data_init:
+            if not callable(getattr(model, "init_from_data", None)):
+                raise ValueError(f"data_init: {cfg.model} has no init_from_data(images) method to call")
+            images = self.train_images[: cfg.data_init]
+            model.init_from_data(normalize(images, self.mean, self.std, channels_last=False))
+        if cfg.freeze_stem_epochs is not None:
+            if not isinstance(getattr(model, "stem", None), nn.Module):
+                raise ValueError(f"freeze_stem_epochs: {cfg.model} has no 'stem' module")
+            if self.dist.enabled:
+                raise ValueError("freeze_stem_epochs is not supported under torchrun (DDP needs a fixed parameter set)")
+
+    def _apply_schedule_freezes(self, epoch: int) -> None:
+        if self.cfg.freeze_stem_epochs is not None and epoch >= self.cfg.freeze_stem_epochs:
+            for p in self.model.stem.parameters():
+                p.requires_grad_(False)
 
     # -------------------------------------------------------------------------------------------- resume
     @classmethod
@@ -332,6 +398,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else None,
+            "lookahead": self.lookahead.state_dict() if self.lookahead is not None else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
             "epoch": self.epoch,
@@ -350,6 +417,8 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.ema is not None and state["ema"] is not None:
             self.ema.load_state_dict(state["ema"])
+        if self.lookahead is not None and state.get("lookahead") is not None:
+            self.lookahead.load_state_dict(state["lookahead"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -380,7 +449,7 @@ class Trainer:
     def eval_model(self) -> nn.Module:
         return self.ema.module if self.ema is not None else self.model
 
-    def evaluate(self, split: Split, tta: bool = False) -> dict[str, Any]:
+    def evaluate(self, split: Split, tta: int = 0) -> dict[str, Any]:
         """Evaluate the current (EMA, if enabled) model on ``split``."""
         return evaluate(
             self.eval_model,
@@ -448,7 +517,10 @@ class Trainer:
         cfg = self.cfg
         idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
         generator = torch.Generator(device=self.device).manual_seed(_step_seed(cfg.seed, epoch, step))
-        x = self.augment(self.train_images[idx], generator)  # drawn for the global batch: the same on every rank
+        flips = None
+        if cfg.flip_mode == "alternate":
+            flips = alternating_flip_mask(idx, epoch, cfg.seed, len(self.train_split))
+        x = self.augment(self.train_images[idx], generator, flips)  # drawn for the global batch: same on all ranks
         y = self.train_labels[idx]
         if self.dist.enabled:  # this rank's share of the global batch
             x, y = x[self.dist.rank :: self.dist.world_size], y[self.dist.rank :: self.dist.world_size]
@@ -466,6 +538,11 @@ class Trainer:
         self.scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
+        if self.lookahead is not None:
+            done = self.global_step + 1
+            self.lookahead.update(done)
+            if done == self.lookahead.total_steps:
+                self.lookahead.finish()
         return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
     def _agree_on_divergence(self, diverged: bool) -> bool:
@@ -495,6 +572,7 @@ class Trainer:
             dynamic_ncols=True,
         )
         self.model.train()
+        self._apply_schedule_freezes(epoch)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.int64)
         first_step, tick = self.step_in_epoch, time.perf_counter()
@@ -628,7 +706,8 @@ class Trainer:
             test = self.evaluate(self.test_split)
             summary.update(test_top1=test["top1"], test_top5=test["top5"], test_loss=test["loss"])
             if self.cfg.tta:
-                summary["test_top1_tta"] = self.evaluate(self.test_split, tta=True)["top1"]
+                summary["test_top1_tta"] = self.evaluate(self.test_split, tta=int(self.cfg.tta))["top1"]
+                summary["tta_level"] = int(self.cfg.tta)
         metrics = {k: v for k, v in summary.items() if k.startswith(("test_", "val_"))}
         self._save_weights("last.safetensors", epoch=self.epoch, **metrics)
         summary["best"] = dict(self.best, selected_on=eval_name)

@@ -78,7 +78,14 @@ class AirbenchNet(ZooModel):
                 nn.init.dirac_(m.weight.data[: m.in_channels])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(self.stem(x))
+        # the whitening stem runs in fp32 even under autocast: its filters scale by 1/sqrt(eigenvalue), and bf16
+        # rounding of them and of their output is what the reference avoids (it costs under 1% of a step)
+        if torch.amp.is_autocast_available(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                x = self.stem(x.float())
+        else:  # e.g. the meta device, where parameters and MACs are counted
+            x = self.stem(x)
+        return self.layers(x)
 
     @torch.no_grad()
     def init_whitening(self, images: torch.Tensor, eps: float = 5e-4) -> None:
@@ -95,6 +102,12 @@ class AirbenchNet(ZooModel):
         filters = (eigenvectors / torch.sqrt(eigenvalues + eps)[:, None])[:n]
         filters = filters.view(n, conv.in_channels, k, k)  # patch layout was (C, kh, kw) -> back to filters
         conv.weight.copy_(torch.cat([filters, -filters]).to(conv.weight))
+
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """The engine's data-dependent init (``data_init``): whiten the stem on ``images`` and freeze its filters
+        (airbench trains only the stem's bias)."""
+        self.init_whitening(images)
+        self.stem.conv.weight.requires_grad_(False)
 
 
 @register_model(

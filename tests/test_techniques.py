@@ -1,0 +1,169 @@
+"""The engine's general training techniques (the `fast` recipe is made of them), each on its own."""
+
+import pytest
+import torch
+import torch.nn as nn
+from test_train import _cfg, _state, _stop_at
+
+import zoo
+from zoo.data import alternating_flip_mask, tta_logits
+from zoo.engine import RECIPES, Trainer, build_config
+from zoo.engine.lookahead import Lookahead
+from zoo.engine.trainer import build_optimizer, build_scheduler, norm_parameters
+
+
+def test_alternating_flip_mirrors_each_image_every_other_epoch():
+    idx = torch.arange(1000)
+    first = alternating_flip_mask(idx, 0, seed=3, num_images=1000)
+    assert 400 < int(first.sum()) < 600  # a coin per image in the first epoch
+    assert torch.equal(alternating_flip_mask(idx, 1, seed=3, num_images=1000), ~first)
+    assert torch.equal(alternating_flip_mask(idx, 2, seed=3, num_images=1000), first)
+    assert torch.equal(alternating_flip_mask(idx[10:20], 1, seed=3, num_images=1000), ~first[10:20])  # by image
+    assert not torch.equal(alternating_flip_mask(idx, 0, seed=4, num_images=1000), first)
+
+
+def test_tta_levels():
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 8, 8)
+    net = nn.Sequential(nn.Conv2d(3, 5, 3), nn.Flatten(), nn.LazyLinear(10))
+    plain = net(x)
+    assert torch.equal(tta_logits(net, x, 0), plain)
+    assert torch.allclose(tta_logits(net, x, 1), (plain + net(x.flip(3))) / 2)
+    shifted = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")[:, :, :8, :8]
+    assert not torch.allclose(tta_logits(net, x, 2), tta_logits(net, x, 1))
+    # a model that sees only the mean colour is blind to mirrors but not to reflect-padded shifts
+    mean_colour = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 10))
+    assert torch.allclose(tta_logits(mean_colour, x, 1), mean_colour(x), atol=1e-6)
+    other = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")[:, :, 2:, 2:]
+    expected = mean_colour(x) / 2 + (mean_colour(shifted) + mean_colour(other)) / 4
+    assert torch.allclose(tta_logits(mean_colour, x, 2), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="0, 1 or 2"):
+        tta_logits(net, x, 3)
+
+
+def test_lookahead_pulls_weights_to_a_slow_average():
+    net = nn.Linear(2, 1, bias=False)
+    nn.init.zeros_(net.weight)
+    la = Lookahead(net, total_steps=10, every=5, base_decay=0.5)
+    assert la.decay(0) == 0 and la.decay(10) == pytest.approx(0.5**5)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    la.update(4)  # not a lookahead step
+    assert net.weight.flatten().tolist() == [1.0, 1.0]
+    la.update(10)  # decay 1/32: slow = 1/32 * 0 + 31/32 * 1, and the model takes it
+    assert net.weight.flatten().tolist() == pytest.approx([31 / 32] * 2)
+    with torch.no_grad():
+        net.weight.fill_(5.0)
+    la.finish()  # the model becomes the slow weights
+    assert net.weight.flatten().tolist() == pytest.approx([31 / 32] * 2)
+    other = Lookahead(nn.Linear(2, 1, bias=False), total_steps=10)
+    other.load_state_dict(la.state_dict())
+    assert torch.equal(other.slow["weight"], la.slow["weight"])
+
+
+def test_norm_lr_scale_and_decoupled_weight_decay():
+    cfg = build_config(
+        "resnet20",
+        overrides={"lr": 0.4, "weight_decay": 0.01, "norm_lr_scale": 8.0, "decoupled_wd": True,
+                   "no_decay_norm_bias": False},
+    )  # fmt: skip
+    model = zoo.create("resnet20")
+    opt = build_optimizer(model, cfg)
+    norm_ids = {id(p) for p in norm_parameters(model)}
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    for group in opt.param_groups:
+        in_norm = {id(p) in norm_ids for p in group["params"]}
+        assert len(in_norm) == 1
+        assert group["lr"] == pytest.approx(0.4 * (8.0 if in_norm.pop() else 1.0))
+        assert group["lr"] * group["weight_decay"] == pytest.approx(0.01)  # the same decay per step for all
+    coupled = build_optimizer(model, build_config("resnet20", overrides={"lr": 0.4, "weight_decay": 0.01}))
+    assert {g["weight_decay"] for g in coupled.param_groups} == {0.01, 0.0}
+
+
+@pytest.mark.parametrize("schedule", ["linear", "onecycle", "cosine"])
+def test_schedules_keep_per_group_learning_rates(schedule):
+    cfg = build_config(
+        "modern_gap_cnn",
+        overrides={"lr": 1.0, "norm_lr_scale": 10.0, "schedule": schedule, "epochs": 10, "warmup_epochs": 2,
+                   "warmup_start_factor": 0.2, "final_lr_factor": 0.05},
+    )  # fmt: skip
+    opt = build_optimizer(zoo.create("modern_gap_cnn"), cfg)
+    sched = build_scheduler(opt, cfg, steps_per_epoch=10)
+    lrs = []
+    for _ in range(100):
+        lrs.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    peak = [max(col) for col in zip(*lrs)]
+    assert sorted({round(p, 6) for p in peak}) == pytest.approx([1.0, 10.0])
+    if schedule == "linear":
+        assert lrs[0][0] == pytest.approx(0.2) and lrs[20][0] == pytest.approx(1.0)
+        assert lrs[99][0] == pytest.approx(1.0 - 0.95 * 79 / 80)  # one step short of final_lr_factor
+        assert all(a >= b for a, b in zip((r[0] for r in lrs[20:]), (r[0] for r in lrs[21:])))
+
+
+def test_freeze_norm_scale_and_stem_and_data_init(cifar10_dir, tmp_path):
+    cfg = _cfg(
+        cifar10_dir,
+        tmp_path,
+        model="airbench94_net",
+        run_name="a",
+        epochs=3,
+        lr=0.05,
+        freeze_norm_scale=True,
+        data_init=32,
+        freeze_stem_epochs=1,
+        flip_mode="alternate",
+        lookahead=True,
+        lookahead_every=2,
+    )
+    trainer = Trainer(cfg)
+    stem_w = trainer.model.stem.conv.weight.detach().clone()
+    reference = zoo.create("airbench94_net")
+    reference.init_whitening(
+        zoo.data.normalize(trainer.train_images[:32], trainer.mean, trainer.std, channels_last=False)
+    )
+    assert torch.allclose(stem_w, reference.stem.conv.weight, atol=1e-6)  # whitened from the first 32 images
+    bias_after = {}
+
+    def record(t, epoch, step):
+        bias_after[(epoch, step)] = t.model.stem.conv.bias.detach().clone()
+
+    trainer.callbacks.append(record)
+    trainer.fit()
+    assert torch.equal(trainer.model.stem.conv.weight, stem_w)  # the whitening filters never train
+    assert all(bool((p == 1).all()) for p in norm_parameters(trainer.model, weights_only=True))
+    steps = trainer.steps_per_epoch
+    epoch1 = [bias_after[(0, s)] for s in range(steps)]
+    assert not torch.equal(epoch1[0], epoch1[-1])  # the stem bias trains in epoch 1 ...
+    later = [bias_after[(e, s)] for e in (1, 2) for s in range(steps) if (e, s) != (2, steps - 1)]
+    assert all(torch.equal(b, later[0]) for b in later[:-1])  # ... not after (lookahead may average it back)
+
+
+def test_data_init_needs_a_model_that_supports_it(cifar10_dir, tmp_path):
+    with pytest.raises(ValueError, match="init_from_data"):
+        Trainer(_cfg(cifar10_dir, tmp_path, data_init=8))
+    with pytest.raises(ValueError, match="flip_mode"):
+        Trainer(_cfg(cifar10_dir, tmp_path, flip_mode="sometimes"))
+
+
+def test_freezing_zero_initialised_scales_warns(cifar10_dir, tmp_path):
+    with pytest.warns(UserWarning, match="zero_init_last"):
+        Trainer(_cfg(cifar10_dir, tmp_path, model="resnet20", freeze_norm_scale=True,
+                     model_kwargs={"zero_init_last": True}))  # fmt: skip
+
+
+def test_fast_recipe_resumes_bitwise(cifar10_dir, tmp_path):
+    """Lookahead, alternating flips, stem freezing and the linear schedule all survive an interruption."""
+    fast = {k: v for k, v in RECIPES["fast"].items() if k not in ("batch_size", "epochs", "data_init")}
+    overrides = {**fast, "model": "airbench94_net", "epochs": 3, "data_init": 32, "freeze_stem_epochs": 1,
+                 "lookahead_every": 2, "lr": 0.1}  # fmt: skip
+    reference = Trainer(_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
+    summary = reference.fit()
+    assert summary["tta_level"] == 2 and "test_top1_tta" in summary
+    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[_stop_at(1, 1)])
+    assert stopped.fit()["status"] == "interrupted"
+    resumed = Trainer.resume(tmp_path / "cut")
+    assert resumed.fit()["status"] == "finished"
+    ref, res = _state(reference), _state(resumed)
+    assert all(torch.equal(ref[k], res[k]) for k in ref)
