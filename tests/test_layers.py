@@ -99,3 +99,34 @@ def test_classifier_head():
     assert maxhead.fc.bias is None
     with pytest.raises(ValueError, match="pool_type"):
         ClassifierHead(16, 3, pool_type="median")
+
+
+def test_conv_bias_before_batchnorm_is_redundant():
+    """In train mode BN subtracts each channel's batch mean, so a per-channel conv bias cannot change the output
+    and gets a zero gradient; without BN the same bias does both (the test can fail)."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 3, 10, 10)
+    for norm, redundant in (("batchnorm", True), (None, False)):
+        block = ConvBNAct(3, 6, 3, bias=True, norm_layer=norm, act_layer="relu").train()
+        out = block(x)
+        out.square().mean().backward()
+        grad = block.conv.bias.grad
+        with torch.no_grad():
+            block.conv.bias.add_(torch.linspace(-3, 3, 6))
+        shifted = block(x)
+        if redundant:
+            assert torch.allclose(shifted, out, atol=1e-5)
+            assert grad.abs().max() < 1e-6
+        else:
+            assert not torch.allclose(shifted, out, atol=1e-3)
+            assert grad.abs().max() > 1e-3
+    # the running mean absorbs the bias, so eval mode is unaffected after the same training batches too
+    blocks = [ConvBNAct(3, 6, 3, bias=True).train() for _ in range(2)]
+    blocks[1].load_state_dict(blocks[0].state_dict())
+    with torch.no_grad():
+        blocks[1].conv.bias.add_(1.5)
+    for block in blocks:
+        block.bn.momentum = None  # cumulative average: after one batch the running mean is that batch's mean
+        block(x)
+        block.eval()
+    assert torch.allclose(blocks[0](x), blocks[1](x), atol=1e-4)

@@ -22,6 +22,9 @@ from .weights import WeightsError, load
 __all__ = ["build_parser", "evaluate_model", "main"]
 
 
+_TTA_NAMES = {0: "", 1: ", flip TTA", 2: ", flip + translate TTA"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m zoo.eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -34,7 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--no-download", dest="download", action="store_false", help="never download missing data")
     d.add_argument("--limit", type=int, default=None, help="evaluate the first N test images only")
     r = p.add_argument_group("run")
-    r.add_argument("--tta", action="store_true", help="average logits with the horizontally mirrored image")
+    r.add_argument(
+        "--tta",
+        type=int,
+        nargs="?",
+        const=1,
+        default=0,
+        choices=[0, 1, 2],
+        metavar="LEVEL",
+        help="test-time augmentation: 1 (or no value) averages with the mirror image, 2 adds airbench's "
+        "1-pixel translations (default: 0)",
+    )
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
     r.add_argument(
         "--precision",
@@ -62,7 +75,7 @@ def evaluate_model(
     model: torch.nn.Module,
     split: Split,
     *,
-    tta: bool = False,
+    tta: int = 0,
     device: str = "auto",
     precision: str = "fp32",
     batch_size: int = 500,
@@ -79,7 +92,7 @@ def evaluate_model(
         amp_dtype=resolve_precision(precision, dev),
         batch_size=batch_size,
         channels_last=False,
-        tta=tta,
+        tta=int(tta),
         num_classes=model.num_classes,
     )
     confusion = result["confusion"]
@@ -132,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(
-            f"{args.model} on {args.dataset} test ({result['n']} images{', flip TTA' if args.tta else ''}): "
+            f"{args.model} on {args.dataset} test ({result['n']} images{_TTA_NAMES[args.tta]}): "
             f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}"
         )
         width = max(len(label) for label in labels)

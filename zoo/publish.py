@@ -60,6 +60,7 @@ def _card(
         "| --- | --- |",
         f"| top-1 | {m['top1']:.2f}% |",
         f"| top-1 with flip TTA (`--tta`) | {m['top1_tta']:.2f}% |",
+        *([f"| top-1 with flip + translate TTA (`--tta 2`) | {m['top1_tta2']:.2f}% |"] if "top1_tta2" in m else []),
         f"| top-5 | {m['top5']:.2f}% |",
         f"| test loss | {m['loss']:.4f} |",
         f"| parameters | {model_info(name).params:,} |",
@@ -127,12 +128,13 @@ def publish(
     shipped = half if storage == "fp16" else model
     if storage == "fp32":
         result = fp32
-    tta = evaluate_model(shipped, test, tta=True)
+    tta, tta2 = evaluate_model(shipped, test, tta=1), evaluate_model(shipped, test, tta=2)
     metrics = {
         "top1": round(result["top1"], 2),
         "top5": round(result["top5"], 2),
         "loss": round(result["loss"], 4),
         "top1_tta": round(tta["top1"], 2),
+        "top1_tta2": round(tta2["top1"], 2),
     }
     dtype = torch.float16 if storage == "fp16" else None
     save_weights(shipped, out, dtype=dtype, **meta, metrics=metrics)  # the header carries the card's numbers
