@@ -91,6 +91,9 @@ def test_eval_cli_on_500_fake_images(tiny_run, fake500, tmp_path, capsys):
     assert eval_main(["modern_gap_cnn", "--weights", str(weights), "--data-dir", str(fake500), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 500 and sum(map(sum, result["confusion"])) == 500 and 0 <= result["top1"] <= 100
+    assert eval_main([str(weights), "--data-dir", str(fake500), "--tta", "2", "--json"]) == 0
+    tta2 = json.loads(capsys.readouterr().out)
+    assert tta2["tta"] == 2 and tta2["n"] == 500 and tta2["loss"] != result["loss"]
 
 
 def test_eval_errors(tmp_path, capsys):
