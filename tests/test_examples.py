@@ -1,3 +1,5 @@
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +35,38 @@ def test_train_example_runs(cifar10_dir, tmp_path):
         check=True,
     )
     assert "'status': 'finished'" in out.stdout and "test_top1" in out.stdout
+
+
+STUDY = ROOT / "examples" / "normalization_study.py"
+
+
+def test_normalization_study_quick(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fakedata import write_cifar10
+
+    data = write_cifar10(tmp_path / "data", n_train=400, n_test=200, layouts=("bin",))
+    out = tmp_path / "docs"
+    cmd = [sys.executable, str(STUDY), "--data-dir", str(data), "--quick", "--out", str(out)]
+    subprocess.run(cmd, capture_output=True, text=True, check=True)
+    store = json.loads((out / "data" / "normalization.json").read_text())
+    assert store["budget"]["quick"] and len(store["results"]) == 26
+    assert len(store["speed"]) == 10 and all(v > 0 for v in store["speed"].values())
+    page = (out / "normalization.md").read_text()
+    for heading in ("## Which normalization", "## The conv bias before BatchNorm", "## Batch size", "## What the"):
+        assert heading in page
+    assert "| off | 77,130 |" in page and "| on | 77,322 |" in page  # the bias costs 64 + 128 parameters
+    assert (out / "figures" / "normalization.png").stat().st_size > 10_000
+    again = subprocess.run(cmd, capture_output=True, text=True, check=True)  # every cell is done: only redraws
+    assert "[1/" not in again.stdout
+
+
+def test_normalization_page_is_generated_from_its_data(tmp_path):
+    """docs/normalization.md is what the study's report makes of docs/data/normalization.json (not hand-edited)."""
+    (tmp_path / "data").mkdir()
+    shutil.copy(ROOT / "docs" / "data" / "normalization.json", tmp_path / "data" / "normalization.json")
+    subprocess.run(
+        [sys.executable, str(STUDY), "--report-only", "--out", str(tmp_path)], check=True, capture_output=True
+    )
+    assert (tmp_path / "normalization.md").read_text() == (ROOT / "docs" / "normalization.md").read_text(), (
+        "docs/normalization.md is stale: run python examples/normalization_study.py --report-only"
+    )

@@ -38,11 +38,15 @@ class ModernGAPCNN(ZooModel):
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
         drop_rate: float = 0.0,
+        conv_bias: bool | None = None,
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans)
+        # conv_bias=None: a bias only where no norm follows (it is redundant before one); True keeps the
+        # notebook's pre-BN habit for comparison (the normalization study measures what it costs)
+        conv = {"norm_layer": norm_layer, "act_layer": act_layer, "bias": conv_bias}
         self.features = nn.Sequential(
-            ConvBNAct(in_chans, widths[0], 3, norm_layer=norm_layer, act_layer=act_layer),
-            ConvBNAct(widths[0], widths[1], 3, stride=2, norm_layer=norm_layer, act_layer=act_layer),
+            ConvBNAct(in_chans, widths[0], 3, **conv),
+            ConvBNAct(widths[0], widths[1], 3, stride=2, **conv),
         )
         self.num_features = widths[1]
         self.head = ClassifierHead(self.num_features, num_classes, drop_rate=drop_rate)
