@@ -131,7 +131,12 @@ def main() -> None:
     cfg = build_config(args.model, recipe=args.recipe, hints=zoo.model_info(args.model).recipe, overrides=overrides)
     plain = plain_loop_speed(args.model, cfg.batch_size)
     flops_per_image = train_flops_per_image(zoo.create(args.model))
-    print(f"bf16 matmul peak here: {peak / 1e12:.3f} TFLOP/s; plain loop: {plain:.0f} images/s", flush=True)
+    steps = cfg.epochs * (50_000 // cfg.batch_size)
+    print(
+        f"bf16 matmul peak here: {peak / 1e12:.3f} TFLOP/s; plain loop: {plain:.0f} images/s, so the recipe's "
+        f"{steps} steps of {cfg.batch_size} take {steps * cfg.batch_size / plain:.0f} s without any engine",
+        flush=True,
+    )
 
     results = [run_seed(args, seed, overrides) for seed in args.seeds]
     acc_key = "top1_tta" if all(r["top1_tta"] is not None for r in results) else "top1"
@@ -163,6 +168,7 @@ def main() -> None:
         "train_time_sd_s": statistics.stdev(times) if len(times) > 1 else 0.0,
         "images_per_s": rate,
         "plain_loop_images_per_s": plain,
+        "plain_loop_train_time_s": steps * cfg.batch_size / plain,
         "engine_vs_plain_loop": rate / plain,
         "train_flops_per_image": flops_per_image,
         "bf16_matmul_peak_flops": peak,
