@@ -280,7 +280,8 @@ def _best_norm(results: dict[str, Any], model: str, lr_mult: float) -> tuple[str
 
 
 def _mean(runs: list[dict[str, Any]], key: str = "test_top1") -> float:
-    values = [r[key] for r in runs if not r.get("diverged") and r.get(key) is not None]
+    """Mean of ``key`` over the runs that trained (diverged and chance-level runs are left out)."""
+    values = [r[key] for r in runs if not _failed(r) and r.get(key) is not None]
     return statistics.fmean(values) if values else math.nan
 
 
@@ -380,7 +381,7 @@ def _failures(runs: list[dict[str, Any]]) -> str:
     nan = sum(r["diverged"] for r in runs)
     stuck = sum(not r["diverged"] and r["test_top1"] <= CHANCE for r in runs)
     if not nan and not stuck:
-        return f"trained in all {len(runs)} runs"
+        return "trained in both runs" if len(runs) == 2 else f"trained in all {len(runs)} runs"
     parts = [f"diverged to NaN in {nan}"] * bool(nan) + [f"ended at chance ({CHANCE:g}% or less) in {stuck}"] * bool(
         stuck
     )
@@ -405,10 +406,10 @@ def findings(store: dict[str, Any], threshold: float) -> list[str]:
         text = (
             f"- **{model}**: at the recipe's learning rate, test top-1 (%, failed runs excluded): {ranked}. "
             f"Without normalization it {_failures(cell['none'][1.0])}"
-            + (f" ({bn - none:+.1f} points for BatchNorm)" if not math.isnan(none) else "")
+            + (f" (BatchNorm {bn - none:+.1f} points over the runs that trained)" if not math.isnan(none) else "")
             + f". At {HIGH_LR:g}x the rate BatchNorm {_failures(cell['batchnorm'][HIGH_LR])} "
-            f"({_mean(cell['batchnorm'][HIGH_LR]):.1f}%), the unnormalised net {_failures(cell['none'][HIGH_LR])}; "
-            f"every run trained at {HIGH_LR:g}x with: {', '.join(robust) or 'none'}."
+            f"({_mean(cell['batchnorm'][HIGH_LR]):.1f}%), the unnormalised net {_failures(cell['none'][HIGH_LR])}. "
+            f"Norms with which every {HIGH_LR:g}x run trained: {', '.join(robust) or 'none'}."
         )
         per_sample = [
             n for n in ("instancenorm", "groupnorm", "layernorm") if _mean(cell[n][HIGH_LR]) > _mean(cell[n][1.0])
@@ -416,7 +417,7 @@ def findings(store: dict[str, Any], threshold: float) -> list[str]:
         if per_sample:
             text += (
                 f" {', '.join(LABELS[n] for n in per_sample)} scored higher at {HIGH_LR:g}x than at the recipe's rate: "
-                "in a 5-epoch budget the recipe's rate is too low for them."
+                "in this 5-epoch budget the recipe's rate looks too low for them."
             )
         out.append(text)
     off, on = (_select(results, exp="bias", conv_bias=v) for v in (False, True))
