@@ -1,7 +1,8 @@
 """``python -m zoo.publish RUN_DIR --tag TAG``: ship a finished run's last weights with the package (maintainers).
 
-Evaluates ``RUN_DIR/last.safetensors`` once on the test split (fp32, with and without flip TTA), stores it in
-fp16 when that changes top-1 by at most 0.05 points (else fp32), writes ``zoo/pretrained/NAME.TAG.safetensors``,
+Evaluates ``RUN_DIR/last.safetensors`` once on the test split (fp32: plain, flip TTA, flip + translate TTA),
+stores it in fp16 when that changes top-1 by at most 0.05 points (else fp32), writes
+``zoo/pretrained/NAME.TAG.safetensors``,
 pins its sha256 and metrics in ``zoo/pretrained/manifest.json``, writes the model card
 ``docs/cards/NAME.TAG.md`` with the training log ``docs/cards/NAME.TAG.metrics.csv`` next to it, and
 regenerates ``docs/models.md``.
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 
 from .data import load_cifar
+from .engine import TrainConfig
 from .eval import evaluate_model
 from .list import models_markdown
 from .registry import list_models, model_info
@@ -42,6 +44,29 @@ def _split_note(cfg: dict[str, Any]) -> str:
         "trained on all 50,000 training images; the per-epoch evaluation in the log is on the test split, "
         "shown for information and used for no choice"
     )
+
+
+_TECHNIQUES = (
+    "flip_mode",
+    "momentum",
+    "decoupled_wd",
+    "norm_lr_scale",
+    "freeze_norm_scale",
+    "warmup_epochs",
+    "warmup_start_factor",
+    "final_lr_factor",
+    "lookahead",
+    "ema",
+    "data_init",
+    "freeze_stem_epochs",
+)
+
+
+def _techniques(cfg: dict[str, Any]) -> str:
+    """The engine options a run changed from TrainConfig's defaults (airbench's techniques and the like)."""
+    defaults = TrainConfig().to_dict()
+    changed = [f"{k} {cfg[k]}" for k in _TECHNIQUES if k in cfg and cfg[k] != defaults[k]]
+    return "; " + ", ".join(changed) if changed else ""
 
 
 def _card(
@@ -75,7 +100,7 @@ def _card(
         f"| recipe | {entry.get('recipe')}: {cfg.get('optimizer')} lr {cfg.get('lr')}, batch {cfg.get('batch_size')}, "
         f"{cfg.get('epochs')} epochs, {cfg.get('schedule')} schedule, weight decay {cfg.get('weight_decay')}, "
         f"label smoothing {cfg.get('label_smoothing')}, crop {cfg.get('crop')}, flip {cfg.get('flip')}, "
-        f"cutout {cfg.get('cutout')} |",
+        f"cutout {cfg.get('cutout')}{_techniques(cfg)} |",
         f"| seed | {header.get('seed')} |",
         f"| training wall time | {header.get('train_time_s')} s |",
         f"| machine | {machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}, "
