@@ -80,10 +80,10 @@ class AirbenchNet(ZooModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         # the whitening stem runs in fp32 even under autocast: its filters scale by 1/sqrt(eigenvalue), and bf16
         # rounding of them and of their output is what the reference avoids (it costs under 1% of a step)
-        if torch.amp.is_autocast_available(x.device.type):
+        if isinstance(x, torch.Tensor) and torch.amp.is_autocast_available(x.device.type):
             with torch.autocast(x.device.type, enabled=False):
                 x = self.stem(x.float())
-        else:  # e.g. the meta device, where parameters and MACs are counted
+        else:  # the meta device (parameter and MAC counts) and torch.fx proxies (structure checks)
             x = self.stem(x)
         return self.layers(x)
 
