@@ -114,6 +114,7 @@ def _card(
         "",
         "```python",
         "import zoo",
+        "",
         f'model = zoo.create("{name}.{tag}")'
         + (f'  # or zoo.create("{name}", pretrained=True)' if entry.get("default") else ""),
         "```",
