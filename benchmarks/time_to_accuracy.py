@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from train_speed import matmul_peak, train_flops_per_image
 
 import zoo
 from zoo.engine import RECIPES, Trainer, build_config
-from zoo.engine.device import autocast, resolve_device, resolve_precision
+from zoo.engine.throughput import bare_loop_images_per_s
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -41,30 +40,6 @@ def parse_set(items: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key.replace("-", "_")] = value
     return out
-
-
-def plain_loop_speed(name: str, batch_size: int, steps: int = 8) -> float:
-    """images/s of a bare training loop on random data: the model's cost without the engine around it."""
-    device = resolve_device("auto")
-    amp = resolve_precision("auto", device)
-    model = zoo.create(name).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.85, nesterov=True)
-    x = torch.randn(batch_size, 3, 32, 32, device=device).to(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch_size,), device=device)
-
-    def step() -> None:
-        with autocast(device, amp):
-            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(2):
-        step()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch_size / (time.perf_counter() - start)
 
 
 def run_seed(args: argparse.Namespace, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +104,7 @@ def main() -> None:
 
     peak = matmul_peak(torch.bfloat16)
     cfg = build_config(args.model, recipe=args.recipe, hints=zoo.model_info(args.model).recipe, overrides=overrides)
-    plain = plain_loop_speed(args.model, cfg.batch_size)
+    plain = bare_loop_images_per_s(zoo.create(args.model), cfg.batch_size, momentum=cfg.momentum)
     flops_per_image = train_flops_per_image(zoo.create(args.model))
     steps = cfg.epochs * (50_000 // cfg.batch_size)
     print(

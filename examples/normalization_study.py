@@ -22,7 +22,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 
 import zoo
 from zoo.engine import Trainer, build_config
+from zoo.engine.throughput import bare_loop_images_per_s
 from zoo.engine.trainer import NonFiniteLossError
 
 MODELS = ("modern_gap_cnn", "resnet20")
@@ -119,34 +119,6 @@ def run_cell(cell: dict[str, Any], data_dir: str | None, quick: bool, work: Path
     return result
 
 
-def measure_speed(model: str, norm: str, steps: int, batch_size: int = 128) -> float:
-    """Training images/s of one model/norm pair, timed alone (not while other cells train)."""
-    from zoo.engine.device import autocast, resolve_device, resolve_precision
-
-    device = resolve_device("auto")
-    amp = resolve_precision("auto", device)
-    net = zoo.create(model, norm_layer=norm).to(device, memory_format=torch.channels_last)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    x = torch.randn(batch_size, 3, 32, 32, device=device).to(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch_size,), device=device)
-
-    def step() -> None:
-        with autocast(device, amp):
-            loss = torch.nn.functional.cross_entropy(net(x).float(), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(3):
-        step()
-    tick = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - tick)
-
-
 def run(out: Path, data_dir: str | None, quick: bool, work: Path) -> dict[str, Any]:
     """Run every cell not yet in ``out/data/normalization.json``, saving it after each one."""
     path = out / "data" / "normalization.json"
@@ -162,7 +134,8 @@ def run(out: Path, data_dir: str | None, quick: bool, work: Path) -> dict[str, A
     for model in MODELS:
         for norm in NORMS:
             if f"{model}/{norm}" not in speed:
-                speed[f"{model}/{norm}"] = measure_speed(model, norm, steps=2 if quick else 20)
+                net = zoo.create(model, norm_layer=norm)  # timed alone, not while other cells train
+                speed[f"{model}/{norm}"] = bare_loop_images_per_s(net, 128, steps=2 if quick else 20, warmup=3)
     results = store.setdefault("results", {})
     todo = [c for c in cells(quick) if cell_id(c) not in results]
     for i, cell in enumerate(todo, 1):
