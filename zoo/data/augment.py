@@ -5,6 +5,7 @@ Every op takes an explicit ``torch.Generator`` so that a run is reproducible and
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -26,8 +27,13 @@ def alternating_flip_mask(indices: torch.Tensor, epoch: int, seed: int, num_imag
     Over any two consecutive epochs each image is seen once each way, where independent coin flips would show
     a quarter of the images the same way twice. Depends only on (seed, image, epoch), so a resumed run agrees.
     """
-    first = torch.rand(num_images, generator=torch.Generator().manual_seed(seed)) < 0.5
-    return first.to(indices.device)[indices] ^ bool(epoch % 2)
+    return _first_flips(seed, num_images, indices.device)[indices] ^ bool(epoch % 2)
+
+
+@functools.lru_cache(maxsize=4)
+def _first_flips(seed: int, num_images: int, device: torch.device) -> torch.Tensor:
+    """The first epoch's coin per image, drawn once per run (not in every training step)."""
+    return (torch.rand(num_images, generator=torch.Generator().manual_seed(seed)) < 0.5).to(device)
 
 
 def batch_crop(x: torch.Tensor, padding: int, generator: torch.Generator, mode: str = "reflect") -> torch.Tensor:
