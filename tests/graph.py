@@ -3,7 +3,7 @@
 import torch.fx
 import torch.nn as nn
 
-NORM_TYPES = (nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm, nn.InstanceNorm2d)
+from zoo.engine.trainer import NORM_TYPES  # what the engine treats as a normalization layer
 
 
 class _Traceable(nn.Module):
