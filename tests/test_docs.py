@@ -1,18 +1,28 @@
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import zoo
-from zoo.list import main, models_markdown
+from zoo.list import load_speed, main, models_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
+SPEED = ROOT / "docs" / "data" / "model_speed.json"
+BUILTIN = [n for n in zoo.list_models() if zoo.model_info(n).source == "zoo"]
 
 
 def test_models_md_is_generated_and_fresh():
-    names = [n for n in zoo.list_models() if zoo.model_info(n).source == "zoo"]
-    expected = models_markdown(names)
+    expected = models_markdown(BUILTIN, load_speed(SPEED))
     actual = (ROOT / "docs" / "models.md").read_text()
     assert actual == expected, (
-        "docs/models.md is stale: python -m zoo.list --format markdown --builtin --output docs/models.md"
+        "docs/models.md is stale: python -m zoo.list --format markdown --builtin --speed docs/data/model_speed.json "
+        "--output docs/models.md"
     )
+
+
+def test_every_builtin_model_has_a_speed_measurement():
+    missing = sorted(set(BUILTIN) - set(load_speed(SPEED)["models"]))
+    assert not missing, f"measure them: python benchmarks/model_speed.py --models {' '.join(missing)} --json {SPEED}"
 
 
 def test_list_cli(capsys):
@@ -21,3 +31,43 @@ def test_list_cli(capsys):
     assert "resnet20" in out and "resnet56" not in out
     assert main(["--format", "json", "modern_gap_cnn"]) == 0
     assert '"params": 77130' in capsys.readouterr().out
+
+
+def test_list_speed_columns(tmp_path, capsys):
+    speed = {
+        "machine": {"cpu": "Test CPU", "threads": 2, "torch": "x"},
+        "date": "2026-01-01",
+        "models": {"resnet20": {"infer_images_per_s": 12345.6, "train_images_per_s": 800.2, "train_batch_size": 128}},
+    }
+    path = tmp_path / "speed.json"
+    path.write_text(json.dumps(speed))
+    assert main(["resnet20", "resnet32", "--speed", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "12,346" in out and "800 (128)" in out and out.splitlines()[2].count(" - ") >= 2  # resnet32: no entry
+    assert main(["resnet20", "--format", "markdown", "--speed", str(path)]) == 0
+    page = capsys.readouterr().out
+    assert "measured by `python benchmarks/model_speed.py" in page and "on Test CPU,\n2 threads" in page
+    path.write_text('{"models": {}}')
+    assert main(["resnet20", "--speed", str(path)]) == 2
+    assert "expected the JSON that benchmarks/model_speed.py writes" in capsys.readouterr().err
+
+
+def test_model_speed_benchmark_writes_and_refuses_another_machine(tmp_path):
+    script = ROOT / "benchmarks" / "model_speed.py"
+    out = tmp_path / "speed.json"
+    cmd = [sys.executable, str(script), "--models", "modern_gap_cnn", "--seconds", "0", "--json", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    entry = load_speed(out)["models"]["modern_gap_cnn"]
+    assert entry["infer_images_per_s"] > 0 and entry["train_images_per_s"] > 0 and entry["train_batch_size"] == 128
+    data = json.loads(out.read_text())
+    data["machine"]["cpu"] = "another CPU"
+    out.write_text(json.dumps(data))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 2 and "measured on another machine" in proc.stderr
+    assert json.loads(out.read_text()) == data  # the refused run left the file alone
+
+
+def test_model_speed_benchmark_unknown_model():
+    script = ROOT / "benchmarks" / "model_speed.py"
+    proc = subprocess.run([sys.executable, str(script), "--models", "no_such_model"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown model" in proc.stderr

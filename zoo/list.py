@@ -5,24 +5,49 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from .registry import list_models, model_info
 
-__all__ = ["main", "models_markdown"]
+__all__ = ["load_speed", "main", "models_markdown"]
 
 DOCS_HEADER = """# Models
 
-Generated from the registry by `python -m zoo.list --format markdown --builtin --output docs/models.md`;
-`tests/test_docs.py` fails when this file is stale. Parameters are for 10 classes; MACs are one 32x32
-forward pass, counted by `torch.utils.flop_counter`. Accuracy is CIFAR-10 top-1 on the test split of
-the data named in each weight's card (`python -m zoo.eval NAME.TAG` re-measures it).
+Generated from the registry by `python -m zoo.list --format markdown --builtin --speed docs/data/model_speed.json
+--output docs/models.md`; `tests/test_docs.py` fails when this file is stale. Parameters are for 10 classes;
+MACs are one 32x32 forward pass, counted by `torch.utils.flop_counter`. Accuracy is CIFAR-10 top-1 on the test
+split of the data named in each weight's card (`python -m zoo.eval NAME.TAG` re-measures it).
+"""
 
+SPEED_NOTE = """
+CPU images/s, measured by `python benchmarks/model_speed.py --json docs/data/model_speed.json` on {cpu},
+{threads} threads, torch {torch}, on {date}: *infer* is eval-mode batches of 256 with BatchNorm folded into the
+convs, channels_last and bf16 autocast (the deployment path, docs/deploy.md); *train* is bare SGD steps at the
+batch size of the model's recipe (in brackets) with the engine's precision policy, an upper bound for
+`python -m zoo.train NAME` on that machine. A model without a measurement shows `-`.
 """
 
 
-def _rows(names: Sequence[str], links: bool = False) -> list[dict[str, str]]:
+def load_speed(path: str | Path) -> dict[str, Any]:
+    """A results file of ``benchmarks/model_speed.py``: ``{"machine": {...}, "date": ..., "models": {name: {...}}}``."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict) or not {"machine", "date", "models"} <= data.keys():
+        raise ValueError(f"{path}: expected the JSON that benchmarks/model_speed.py writes (machine, date, models)")
+    return data
+
+
+def _speed_cols(entry: Mapping[str, Any] | None) -> dict[str, str]:
+    if entry is None:
+        return {"CPU infer img/s": "-", "CPU train img/s": "-"}
+    return {
+        "CPU infer img/s": f"{entry['infer_images_per_s']:,.0f}",
+        "CPU train img/s": f"{entry['train_images_per_s']:,.0f} ({entry['train_batch_size']})",
+    }
+
+
+def _rows(names: Sequence[str], links: bool = False, speed: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
     rows = []
     for name in names:
         info = model_info(name)
@@ -36,23 +61,25 @@ def _rows(names: Sequence[str], links: bool = False) -> list[dict[str, str]]:
                 "MACs": f"{info.macs / 1e6:.1f} M",
                 "weights": ", ".join(tags) or "-",
                 "top-1 %": ", ".join(top1) or "-",
+                **({} if speed is None else _speed_cols(speed["models"].get(name))),
                 "paper": info.paper,
             }
         )
     return rows
 
 
-def models_markdown(names: Sequence[str]) -> str:
-    """The docs/models.md page for ``names``."""
-    rows = _rows(names, links=True)
+def models_markdown(names: Sequence[str], speed: Mapping[str, Any] | None = None) -> str:
+    """The docs/models.md page for ``names``, with CPU speed columns from ``speed`` (see `load_speed`)."""
+    rows = _rows(names, links=True, speed=speed)
     cols = list(rows[0]) if rows else []
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
     lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
-    return DOCS_HEADER + "\n".join(lines) + "\n"
+    note = "" if speed is None else SPEED_NOTE.format(date=speed["date"], **speed["machine"])
+    return DOCS_HEADER + note + "\n" + "\n".join(lines) + "\n"
 
 
-def _text_table(names: Sequence[str]) -> str:
-    rows = [{k: v for k, v in r.items() if k != "paper"} for r in _rows(names)]
+def _text_table(names: Sequence[str], speed: Mapping[str, Any] | None = None) -> str:
+    rows = [{k: v for k, v in r.items() if k != "paper"} for r in _rows(names, speed=speed)]
     if not rows:
         return "no models match"
     cols = list(rows[0])
@@ -74,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     filters.add_argument("--builtin", action="store_true", help="leave out plugin models")
     output = parser.add_argument_group("output")
     output.add_argument("--format", choices=["table", "markdown", "json"], default="table")
+    output.add_argument(
+        "--speed", type=Path, default=None, help="add CPU images/s columns from this benchmarks/model_speed.py JSON"
+    )
     output.add_argument("--output", type=Path, default=None, help="write to this file instead of stdout")
     return parser
 
@@ -89,12 +119,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = [n for n in names if model_info(n).weights]
     if args.builtin:
         names = [n for n in names if model_info(n).source == "zoo"]
+    try:
+        speed = None if args.speed is None else load_speed(args.speed)
+    except (OSError, ValueError) as err:
+        print(f"zoo.list: --speed: {err}", file=sys.stderr)
+        return 2
     if args.format == "markdown":
-        text = models_markdown(names)
+        text = models_markdown(names, speed)
     elif args.format == "json":
         text = json.dumps([model_info(n).to_dict() for n in names], indent=2) + "\n"
     else:
-        text = _text_table(names) + "\n"
+        text = _text_table(names, speed) + "\n"
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text)

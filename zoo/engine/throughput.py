@@ -1,23 +1,54 @@
-"""Training throughput of a bare loop (random data, no engine): what a model costs on a device."""
+"""Throughput of bare loops (random data, no engine): what a model costs on a device, to train and to run."""
 
 from __future__ import annotations
 
+import copy
+import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn as nn
 
 from .device import autocast, resolve_device, resolve_precision
 
-__all__ = ["bare_loop_images_per_s"]
+__all__ = ["bare_loop_images_per_s", "inference_images_per_s"]
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _run_timed(fn: Callable[[], object], dev: torch.device, steps: int, warmup: int, seconds: float) -> list[float]:
+    """Per-call times of ``fn``: at least ``steps`` calls and at least ``seconds`` in all, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    _sync(dev)
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < steps or time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        fn()
+        _sync(dev)
+        times.append(time.perf_counter() - t)
+    return times
 
 
 def bare_loop_images_per_s(
-    model: nn.Module, batch_size: int, *, steps: int = 8, warmup: int = 2, device: str = "auto", momentum: float = 0.9
+    model: nn.Module,
+    batch_size: int,
+    *,
+    steps: int = 8,
+    warmup: int = 2,
+    seconds: float = 0.0,
+    device: str = "auto",
+    momentum: float = 0.9,
 ) -> float:
     """images/s of SGD steps on random 32x32 inputs with the engine's device, autocast and channels_last policy.
 
-    ``model`` is moved to the device and trained in place: pass a fresh one.
+    Times at least ``steps`` steps and at least ``seconds``. ``model`` is moved to the device and trained in
+    place: pass a fresh one.
     """
     dev = resolve_device(device)
     amp = resolve_precision("auto", dev)
@@ -33,13 +64,37 @@ def bare_loop_images_per_s(
         loss.backward()
         opt.step()
 
-    for _ in range(warmup):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch_size / (time.perf_counter() - start)
+    times = _run_timed(step, dev, steps, warmup, seconds)
+    return len(times) * batch_size / sum(times)
+
+
+def inference_images_per_s(
+    model: nn.Module,
+    batch_size: int = 256,
+    *,
+    steps: int = 5,
+    warmup: int = 3,
+    seconds: float = 2.0,
+    device: str = "auto",
+    fuse: bool = True,
+) -> float:
+    """images/s of eval-mode forward passes on random 32x32 inputs (median batch time).
+
+    The deployment path: BatchNorm folded into the convs (``fuse``, on a copy), channels_last, and the
+    engine's autocast policy (bf16 on CPUs with bf16 units), under ``torch.inference_mode``.
+    """
+    from ..fuse import fuse_bn
+
+    dev = resolve_device(device)
+    amp = resolve_precision("auto", dev)
+    model = copy.deepcopy(model).eval()
+    if fuse:
+        model = fuse_bn(model)
+    model = model.to(dev, memory_format=torch.channels_last)
+    x = torch.randn(batch_size, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
+
+    def forward() -> None:
+        with torch.inference_mode(), autocast(dev, amp):
+            model(x)
+
+    return batch_size / statistics.median(_run_timed(forward, dev, steps, warmup, seconds))
