@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,8 @@ def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, tmp_pa
     monkeypatch.setattr(publish_mod, "PACKAGE", tmp_path / "pkg")
     monkeypatch.setattr(publish_mod, "REPO", tmp_path)
     (tmp_path / "pkg" / "pretrained").mkdir(parents=True)
+    (tmp_path / "docs" / "data").mkdir(parents=True)
+    shutil.copy(ROOT / "docs" / "data" / "model_speed.json", tmp_path / "docs" / "data")
     info = zoo.model_info("modern_gap_cnn")
     saved = (dict(info.weights), info.default_tag)
     try:
@@ -75,6 +78,8 @@ def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, tmp_pa
         _, header = read_weights(shipped)
         assert header["metrics"] == entry["metrics"] and "zoo.train" in header["command"]
         assert entry["storage"] in {"fp16", "fp32"}
+        page = (tmp_path / "docs" / "models.md").read_text()
+        assert "[unittest](cards/modern_gap_cnn.unittest.md)" in page and "CPU train img/s" in page  # speed kept
     finally:
         info.weights.clear()
         info.weights.update(saved[0])

@@ -23,7 +23,7 @@ import torch
 from .data import load_cifar
 from .engine import TrainConfig
 from .eval import evaluate_model
-from .list import models_markdown
+from .list import load_speed, models_markdown
 from .registry import list_models, model_info
 from .weights import file_sha256, load, read_weights, save_weights
 
@@ -194,7 +194,9 @@ def publish(
 
     attach_published_weights(manifest_path)
     names = [n for n in list_models() if model_info(n).source == "zoo"]
-    (REPO / "docs" / "models.md").write_text(models_markdown(names))
+    speed_file = REPO / "docs" / "data" / "model_speed.json"  # keep the page's CPU speed columns
+    speed = load_speed(speed_file) if speed_file.is_file() else None
+    (REPO / "docs" / "models.md").write_text(models_markdown(names, speed))
     return entry
 
 
