@@ -41,8 +41,8 @@ def measure(name: str, seconds: float) -> dict[str, Any]:
     """The speed entry for one registered model."""
     batch_size = int(zoo.model_info(name).recipe.get("batch_size", 128))
     torch.manual_seed(0)
-    infer = inference_images_per_s(zoo.create(name), 256, seconds=seconds)
-    train = bare_loop_images_per_s(zoo.create(name), batch_size, steps=3, warmup=2, seconds=seconds)
+    infer = inference_images_per_s(zoo.create(name), 256, seconds=seconds, device="cpu")
+    train = bare_loop_images_per_s(zoo.create(name), batch_size, steps=3, warmup=2, seconds=seconds, device="cpu")
     return {
         "infer_images_per_s": round(infer, 1),
         "train_images_per_s": round(train, 1),
