@@ -13,24 +13,12 @@ import argparse
 import contextlib
 import copy
 import statistics
-import time
-from collections.abc import Callable
 
 import torch
 
 import zoo
 from zoo.engine import cpu_supports_bf16
-
-
-def _timed(fn: Callable[[], object], seconds: float) -> list[float]:
-    for _ in range(3):
-        fn()
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < seconds or len(times) < 5:
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return times
+from zoo.engine.throughput import time_calls
 
 
 def measure(model: torch.nn.Module, channels_last: bool, bf16: bool, seconds: float) -> tuple[float, float]:
@@ -41,8 +29,8 @@ def measure(model: torch.nn.Module, channels_last: bool, bf16: bool, seconds: fl
     x256 = torch.randn(256, 3, 32, 32).to(memory_format=fmt)
     ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     with torch.inference_mode(), ctx:
-        latency = statistics.median(_timed(lambda: model(x1), seconds)) * 1e3
-        throughput = 256 / statistics.median(_timed(lambda: model(x256), seconds))
+        latency = statistics.median(time_calls(lambda: model(x1), torch.device("cpu"), seconds=seconds)) * 1e3
+        throughput = 256 / statistics.median(time_calls(lambda: model(x256), torch.device("cpu"), seconds=seconds))
     return latency, throughput
 
 

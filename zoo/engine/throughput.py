@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from .device import autocast, resolve_device, resolve_precision
 
-__all__ = ["bare_loop_images_per_s", "inference_images_per_s"]
+__all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls"]
 
 
 def _sync(dev: torch.device) -> None:
@@ -20,7 +20,9 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def _run_timed(fn: Callable[[], object], dev: torch.device, steps: int, warmup: int, seconds: float) -> list[float]:
+def time_calls(
+    fn: Callable[[], object], dev: torch.device, steps: int = 5, warmup: int = 3, seconds: float = 0.0
+) -> list[float]:
     """Per-call times of ``fn``: at least ``steps`` calls and at least ``seconds`` in all, after ``warmup`` calls."""
     for _ in range(warmup):
         fn()
@@ -64,7 +66,7 @@ def bare_loop_images_per_s(
         loss.backward()
         opt.step()
 
-    times = _run_timed(step, dev, steps, warmup, seconds)
+    times = time_calls(step, dev, steps, warmup, seconds)
     return len(times) * batch_size / sum(times)
 
 
@@ -97,4 +99,4 @@ def inference_images_per_s(
         with torch.inference_mode(), autocast(dev, amp):
             model(x)
 
-    return batch_size / statistics.median(_run_timed(forward, dev, steps, warmup, seconds))
+    return batch_size / statistics.median(time_calls(forward, dev, steps, warmup, seconds))
