@@ -119,6 +119,19 @@ def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
     assert len(rows) == 2
 
 
+def test_git_commit_falls_back_to_the_environment_in_a_copy_without_git(monkeypatch):
+    from zoo.engine import trainer
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+
+    monkeypatch.setenv("ZOO_GIT_COMMIT", "0123abc")
+    monkeypatch.setattr(trainer.subprocess, "run", no_git)
+    assert trainer._git_commit() == "0123abc"
+    monkeypatch.delenv("ZOO_GIT_COMMIT")
+    assert trainer._git_commit() is None
+
+
 def test_checkpoint_survives_a_killed_writer(tmp_path):
     path = tmp_path / "checkpoint.safetensors"
     save_checkpoint(path, {"i": 0, "t": torch.zeros(4)})

@@ -103,7 +103,8 @@ def _card(
         f"cutout {cfg.get('cutout')}{_techniques(cfg)} |",
         f"| seed | {header.get('seed')} |",
         f"| training wall time | {header.get('train_time_s')} s |",
-        f"| machine | {machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}, "
+        f"| machine | {machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}"
+        f"{' (' + machine['gpu'] + ')' if machine.get('gpu') else ''}, "
         f"{run.get('precision', '')} autocast, torch {machine.get('torch')} |",
         f"| zoo commit | {header.get('git_commit')} |",
         f"| data | {entry['data']}; {_split_note(cfg)} |",
