@@ -119,16 +119,21 @@ def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
     assert len(rows) == 2
 
 
-def test_git_commit_falls_back_to_the_environment_in_a_copy_without_git(monkeypatch):
+def test_git_commit_prefers_the_environment_for_copies_of_the_tree(monkeypatch):
     from zoo.engine import trainer
+
+    monkeypatch.setenv("ZOO_GIT_COMMIT", "0123abc")  # wins even over a (possibly stale) .git in the copy
+    assert trainer._git_commit() == "0123abc"
+    monkeypatch.delenv("ZOO_GIT_COMMIT")
+    assert (
+        trainer._git_commit()
+        == subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    )
 
     def no_git(*args, **kwargs):
         raise FileNotFoundError("git")
 
-    monkeypatch.setenv("ZOO_GIT_COMMIT", "0123abc")
     monkeypatch.setattr(trainer.subprocess, "run", no_git)
-    assert trainer._git_commit() == "0123abc"
-    monkeypatch.delenv("ZOO_GIT_COMMIT")
     assert trainer._git_commit() is None
 
 

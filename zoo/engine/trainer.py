@@ -212,15 +212,16 @@ def build_scheduler(
 
 
 def _git_commit() -> str | None:
-    """HEAD of the checkout zoo runs from; ``$ZOO_GIT_COMMIT`` where the tree is a copy without ``.git``."""
+    """``$ZOO_GIT_COMMIT`` when set (a copy of the tree whose git metadata may be missing or stale), else HEAD."""
+    if os.environ.get("ZOO_GIT_COMMIT"):
+        return os.environ["ZOO_GIT_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
         )
-        commit = out.stdout.strip() if out.returncode == 0 else ""
     except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return commit or os.environ.get("ZOO_GIT_COMMIT") or None
+        return None
+    return (out.stdout.strip() if out.returncode == 0 else "") or None
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
