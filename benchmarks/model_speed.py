@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if mismatch:
             print(f"{args.json} was measured on another machine {mismatch}; measure every model again", file=sys.stderr)
             return 2
-    names = args.models or [n for n in zoo.list_models() if zoo.model_info(n).source == "zoo"]
+    names = args.models or zoo.list_models(source="zoo")
     unknown = [n for n in names if not zoo.is_model(n)]
     if unknown:
         print(f"unknown model(s) {unknown}; expected names from python -m zoo.list", file=sys.stderr)

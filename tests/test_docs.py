@@ -8,7 +8,7 @@ from zoo.list import load_speed, main, models_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEED = ROOT / "docs" / "data" / "model_speed.json"
-BUILTIN = [n for n in zoo.list_models() if zoo.model_info(n).source == "zoo"]
+BUILTIN = zoo.list_models(source="zoo")
 
 
 def test_models_md_is_generated_and_fresh():

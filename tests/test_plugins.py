@@ -51,6 +51,9 @@ def test_broken_plugins_warn_and_the_rest_stays_usable(fake_plugins):
     assert zoo.model_info("resnet20").source == "zoo"  # not replaced
     assert not zoo.is_model("plugin_half_net")  # a failing plugin registers nothing, atomically
     assert zoo.model_info("plugin_good_net").source.startswith("plug_good")
+    assert "plugin_good_net" in zoo.list_models() and "plugin_good_net" not in zoo.list_models(source="zoo")
+    assert "resnet20" in zoo.list_models(source="zoo")
+    assert zoo.list_models(source=zoo.model_info("plugin_good_net").source) == ["plugin_good_net"]
     assert zoo.create("plugin_good_net") is not None
     assert zoo.create("resnet20") is not None
 

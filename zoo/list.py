@@ -112,13 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     names = list_models(
         args.pattern,
+        source="zoo" if args.builtin else None,
         max_params=None if args.max_params is None else int(args.max_params),
         max_macs=None if args.max_macs is None else int(args.max_macs),
     )
     if args.pretrained:
         names = [n for n in names if model_info(n).weights]
-    if args.builtin:
-        names = [n for n in names if model_info(n).source == "zoo"]
     try:
         speed = None if args.speed is None else load_speed(args.speed)
     except (OSError, ValueError) as err:

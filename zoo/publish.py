@@ -194,7 +194,7 @@ def publish(
     from .registry import attach_published_weights
 
     attach_published_weights(manifest_path)
-    names = [n for n in list_models() if model_info(n).source == "zoo"]
+    names = list_models(source="zoo")
     speed_file = REPO / "docs" / "data" / "model_speed.json"  # keep the page's CPU speed columns
     speed = load_speed(speed_file) if speed_file.is_file() else None
     (REPO / "docs" / "models.md").write_text(models_markdown(names, speed))

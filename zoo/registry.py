@@ -345,13 +345,15 @@ def list_models(
     *,
     pretrained: bool | None = None,
     family: str | None = None,
+    source: str | None = None,
     max_params: int | None = None,
     max_macs: int | None = None,
 ) -> list[str]:
     """Registered names matching fnmatch ``pattern`` (one or several), naturally sorted.
 
     ``pretrained=True`` lists ``name.tag`` for every published weight (like timm), ``pretrained=False``
-    only models without weights. ``max_params`` / ``max_macs`` filter by budget (10 classes, 32x32).
+    only models without weights. ``source="zoo"`` keeps the built-ins (a plugin's name keeps its models).
+    ``max_params`` / ``max_macs`` filter by budget (10 classes, 32x32).
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     out = []
@@ -359,6 +361,8 @@ def list_models(
         if not any(fnmatch.fnmatch(name, p) for p in patterns):
             continue
         if family is not None and info.family != family:
+            continue
+        if source is not None and info.source != source:
             continue
         if max_params is not None and info.params > max_params:
             continue
