@@ -58,7 +58,9 @@ def tiny_run(fake500, tmp_path_factory):
     return out / "r"
 
 
-def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, tmp_path, monkeypatch):
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """`zoo.publish` writing into tmp_path (package, docs) instead of the repo; the registry restored after."""
     monkeypatch.setattr(publish_mod, "PACKAGE", tmp_path / "pkg")
     monkeypatch.setattr(publish_mod, "REPO", tmp_path)
     (tmp_path / "pkg" / "pretrained").mkdir(parents=True)
@@ -66,24 +68,45 @@ def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, tmp_pa
     shutil.copy(ROOT / "docs" / "data" / "model_speed.json", tmp_path / "docs" / "data")
     info = zoo.model_info("modern_gap_cnn")
     saved = (dict(info.weights), info.default_tag)
-    try:
-        entry = publish_mod.publish(tiny_run, "unittest", data_dir=str(fake500), data_note="fake data")
-        shipped = tmp_path / "pkg" / entry["file"]
-        assert file_sha256(shipped) == entry["sha256"]
-        manifest = json.loads((tmp_path / "pkg" / "pretrained" / "manifest.json").read_text())
-        assert manifest["modern_gap_cnn"]["unittest"]["metrics"] == entry["metrics"]
-        card = (tmp_path / entry["card"]).read_text()
-        assert entry["sha256"] in card and "fake data" in card
-        assert (tmp_path / "docs" / "cards" / "modern_gap_cnn.unittest.metrics.csv").is_file()
-        _, header = read_weights(shipped)
-        assert header["metrics"] == entry["metrics"] and "zoo.train" in header["command"]
-        assert entry["storage"] in {"fp16", "fp32"}
-        page = (tmp_path / "docs" / "models.md").read_text()
-        assert "[unittest](cards/modern_gap_cnn.unittest.md)" in page and "CPU train img/s" in page  # speed kept
-    finally:
-        info.weights.clear()
-        info.weights.update(saved[0])
-        info.default_tag = saved[1]
+    yield tmp_path
+    info.weights.clear()
+    info.weights.update(saved[0])
+    info.default_tag = saved[1]
+
+
+def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, sandbox):
+    entry = publish_mod.publish(tiny_run, "unittest", data_dir=str(fake500), data_note="fake data")
+    shipped = sandbox / "pkg" / entry["file"]
+    assert file_sha256(shipped) == entry["sha256"]
+    manifest = json.loads((sandbox / "pkg" / "pretrained" / "manifest.json").read_text())
+    assert manifest["modern_gap_cnn"]["unittest"]["metrics"] == entry["metrics"]
+    card = (sandbox / entry["card"]).read_text()
+    assert entry["sha256"] in card and "fake data" in card and "## Sessions" not in card
+    assert (sandbox / "docs" / "cards" / "modern_gap_cnn.unittest.metrics.csv").is_file()
+    _, header = read_weights(shipped)
+    assert header["metrics"] == entry["metrics"] and "zoo.train" in header["command"]
+    assert len(header["sessions"]) == 1 and entry["storage"] in {"fp16", "fp32"}
+    page = (sandbox / "docs" / "models.md").read_text()
+    assert "[unittest](cards/modern_gap_cnn.unittest.md)" in page and "CPU train img/s" in page  # speed kept
+
+
+def test_card_of_a_resumed_run_lists_its_sessions(fake500, sandbox):
+    cfg = build_config(
+        "modern_gap_cnn",
+        overrides={"data_dir": str(fake500), "out": str(sandbox), "run_name": "r", "epochs": 1, "batch_size": 16},
+    )
+    stop = Trainer(
+        cfg, argv=["python", "-m", "zoo.train", "modern_gap_cnn"], callbacks=[lambda t, e, s: t.request_stop()]
+    )
+    assert stop.fit()["status"] == "interrupted"
+    Trainer.resume(sandbox / "r", argv=["python", "-m", "zoo.train", "--resume", "r"]).fit()
+    entry = publish_mod.publish(sandbox / "r", "unittest", data_dir=str(fake500))
+    card = (sandbox / entry["card"]).read_text()
+    assert "| machine | 2 sessions, see below |" in card and "## Sessions" in card
+    assert "| command | `python -m zoo.train modern_gap_cnn` |" in card  # what started the run, not the resume
+    assert (
+        "| 1 | 0.00 → 0.20 |" in card and "| 2 | 0.20 → 1.00 |" in card and "`python -m zoo.train --resume r`" in card
+    )
 
 
 def test_eval_cli_on_500_fake_images(tiny_run, fake500, tmp_path, capsys):

@@ -23,6 +23,7 @@ from zoo.engine import (
 )
 from zoo.engine.config import load_config_file
 from zoo.train import main
+from zoo.weights import read_weights
 
 TINY = ["--epochs", "2", "--batch-size", "16", "--no-progress", "--eval-batch-size", "16"]
 
@@ -117,6 +118,26 @@ def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
     assert all(torch.equal(v, resumed.ema.state_dict()[k]) for k, v in ref_ema.items())
     rows = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2
+    first, second = json.loads((tmp_path / "cut" / "run.json").read_text())["sessions"]
+    assert first["from"]["global_step"] == 0 and first["to"] == second["from"] and "legacy" not in first
+    assert second["to"]["global_step"] == resumed.global_step and second["to"]["epoch"] == 2
+    assert second["to"]["train_time_s"] == pytest.approx(resumed.train_time, abs=0.1)
+    _, header = read_weights(tmp_path / "cut" / "last.safetensors")
+    assert header["sessions"] == [first, second] and header["command"] == " ".join(first["argv"])
+
+
+def test_resuming_a_run_from_before_sessions_records_its_first_session(cifar10_dir, tmp_path):
+    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="old"), argv=["first", "cmd"], callbacks=[_stop_at(0, 2)])
+    stopped.fit()
+    path = tmp_path / "old" / "run.json"
+    meta = json.loads(path.read_text())
+    del meta["sessions"]  # what an older zoo wrote
+    path.write_text(json.dumps(meta))
+    resumed = Trainer.resume(tmp_path / "old", argv=["second", "--resume"])
+    resumed.fit()
+    legacy, now = json.loads(path.read_text())["sessions"]
+    assert legacy["legacy"] and legacy["argv"] == ["first", "cmd"] and legacy["to"]["global_step"] == 3
+    assert now["argv"] == ["second", "--resume"] and now["from"] == legacy["to"] and now["to"]["epoch"] == 2
 
 
 def test_git_commit_prefers_the_environment_for_copies_of_the_tree(monkeypatch):

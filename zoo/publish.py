@@ -69,12 +69,58 @@ def _techniques(cfg: dict[str, Any]) -> str:
     return "; " + ", ".join(changed) if changed else ""
 
 
+def _machine(machine: dict[str, Any], precision: str = "") -> str:
+    gpu = f" ({machine['gpu']})" if machine.get("gpu") else ""
+    amp = f"{precision} autocast, " if precision else ""
+    where = f"{machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}{gpu}"
+    return f"{where}, {amp}torch {machine.get('torch')}"
+
+
+def _sessions_section(sessions: list[dict[str, Any]]) -> list[str]:
+    """A table of the processes that trained a run that was stopped and resumed (on one machine or several)."""
+    if len(sessions) < 2:
+        return []
+
+    def at(pos: dict[str, Any]) -> str:
+        return f"{pos['global_step'] / pos['steps_per_epoch']:.2f}"
+
+    lines = [
+        "## Sessions",
+        "",
+        "The run was stopped and continued with `python -m zoo.train --resume`; the sessions, in order",
+        "(epochs as completed optimizer steps / steps per epoch):",
+        "",
+        "| # | epochs | training time | machine | zoo commit | command |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for i, sess in enumerate(sessions, 1):
+        start, end = sess["from"], sess.get("to") or sess["from"]
+        lines.append(
+            f"| {i} | {at(start)} → {at(end)} | {end['train_time_s'] - start['train_time_s']:.0f} s "
+            f"| {_machine(sess.get('machine') or {}, sess.get('precision', ''))} | {sess.get('git_commit')} "
+            f"| `{' '.join(sess.get('argv') or [])}` |"
+        )
+    if sessions[0].get("legacy"):
+        lines += [
+            "",
+            "Session 1 was run by a zoo that did not record sessions yet: its row is run.json's first session, and",
+            "any resume between it and session 2 is not listed separately.",
+        ]
+    return [*lines, ""]
+
+
 def _card(
     name: str, tag: str, entry: dict[str, Any], header: dict[str, Any], run: dict[str, Any], note: str = ""
 ) -> str:
     m = entry["metrics"]
     cfg = header.get("config", {})
-    machine = header.get("machine", {})
+    sessions = header.get("sessions", [])
+    several = len(sessions) > 1
+    machine = (
+        f"{len(sessions)} sessions, see below"
+        if several
+        else _machine(header.get("machine", {}), run.get("precision", ""))
+    )
     lines = [
         f"# {name}.{tag}",
         "",
@@ -103,13 +149,12 @@ def _card(
         f"cutout {cfg.get('cutout')}{_techniques(cfg)} |",
         f"| seed | {header.get('seed')} |",
         f"| training wall time | {header.get('train_time_s')} s |",
-        f"| machine | {machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}"
-        f"{' (' + machine['gpu'] + ')' if machine.get('gpu') else ''}, "
-        f"{run.get('precision', '')} autocast, torch {machine.get('torch')} |",
-        f"| zoo commit | {header.get('git_commit')} |",
+        f"| machine | {machine} |",
+        f"| zoo commit | {'per session, see below' if several else header.get('git_commit')} |",
         f"| data | {entry['data']}; {_split_note(cfg)} |",
         "",
         "The shipped weights are the last epoch of that run: no checkpoint was selected on the test set.",
+        "",
         *([note, ""] if note else []),
         f"Per-epoch log: [{name}.{tag}.metrics.csv]({name}.{tag}.metrics.csv).",
         "",
@@ -120,6 +165,7 @@ def _card(
         + (f'  # or zoo.create("{name}", pretrained=True)' if entry.get("default") else ""),
         "```",
         "",
+        *_sessions_section(sessions),
     ]
     return "\n".join(lines)
 
@@ -145,7 +191,7 @@ def publish(
     out = PACKAGE / out_rel
     meta = {
         k: header[k]
-        for k in ("recipe", "config", "command", "seed", "train_time_s", "machine", "git_commit")
+        for k in ("recipe", "config", "command", "seed", "train_time_s", "machine", "git_commit", "sessions")
         if k in header
     }
     meta["data"] = data_note

@@ -272,6 +272,7 @@ class Trainer:
         self.argv = list(argv) if argv is not None else list(sys.argv)
         self.callbacks = list(callbacks)
         self._stop_reason: str | None = None
+        self._session: dict[str, Any] | None = None  # this process's entry in run.json's sessions
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = resolve_device(cfg.device)
@@ -479,24 +480,68 @@ class Trainer:
             return
         path = self.run_dir / "run.json"
         meta = (
-            json.loads(path.read_text())
-            if path.is_file()
-            else {
-                "config": self.cfg.to_dict(),
-                "recipe": self.recipe,
-                "argv": self.argv,
-                "started": dt.datetime.now().isoformat(timespec="seconds"),
-                "git_commit": _git_commit(),
-                "machine": machine_info(self.device),
-                "precision": str(self.amp_dtype or torch.float32).replace("torch.", ""),
-                "malloc_tuned": self.malloc_tuned,
-                "world_size": self.dist.world_size,
-            }
+            json.loads(path.read_text()) if path.is_file() else {**self._session_record(), "config": self.cfg.to_dict()}
         )
+        meta.setdefault("recipe", self.recipe)
         meta.update(extra)
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
         os.replace(tmp, path)
+
+    def _session_record(self) -> dict[str, Any]:
+        """Who runs this process: command, commit, machine (run.json's top level holds the first session's)."""
+        return {
+            "argv": self.argv,
+            "started": dt.datetime.now().isoformat(timespec="seconds"),
+            "git_commit": _git_commit(),
+            "machine": machine_info(self.device),
+            "precision": str(self.amp_dtype or torch.float32).replace("torch.", ""),
+            "malloc_tuned": self.malloc_tuned,
+            "world_size": self.dist.world_size,
+        }
+
+    def _position(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "step": self.step_in_epoch,
+            "global_step": self.global_step,
+            "steps_per_epoch": self.steps_per_epoch,
+            "train_time_s": round(self.train_time, 1),
+        }
+
+    def _begin_session(self) -> None:
+        """Append this process to run.json's ``sessions``: a run resumed elsewhere records every machine it ran on.
+
+        A run folder written before sessions were recorded gets one entry built from run.json's top level
+        (the first session), marked ``legacy``: resumes between that one and this one are not listed.
+        """
+        if not self.dist.is_main:
+            return
+        path = self.run_dir / "run.json"
+        meta = json.loads(path.read_text()) if path.is_file() else {}
+        sessions = meta.get("sessions")
+        if sessions is None:
+            sessions = []
+            if meta and self.global_step:
+                first = {k: meta.get(k) for k in ("argv", "started", "git_commit", "machine", "precision")}
+                zero = {"epoch": 0, "step": 0, "global_step": 0, "steps_per_epoch": self.steps_per_epoch}
+                sessions.append(
+                    {**first, "from": {**zero, "train_time_s": 0.0}, "to": self._position(), "legacy": True}
+                )
+        self._session = {**self._session_record(), "from": self._position(), "to": None}
+        self._write_run_json(sessions=[*sessions, self._session])
+
+    def _sessions(self) -> list[dict[str, Any]]:
+        """run.json's sessions with this one's end set to where the run is now."""
+        path = self.run_dir / "run.json"
+        sessions = json.loads(path.read_text()).get("sessions", []) if path.is_file() else []
+        if sessions:
+            sessions[-1] = {**sessions[-1], "to": self._position()}
+        return sessions
+
+    def _end_session(self) -> None:
+        if self.dist.is_main and self._session is not None:
+            self._write_run_json(sessions=self._sessions())
 
     def _save_weights(self, name: str, **metrics: Any) -> None:
         model = self.eval_model
@@ -504,17 +549,19 @@ class Trainer:
             raise NonFiniteLossError(f"refusing to write {name}: the model holds NaN/Inf")
         if not self.dist.is_main:
             return
+        sessions = self._sessions()
         save_weights(
             model,
             self.run_dir / name,
             metrics=metrics,
             recipe=self.recipe,
             config=self.cfg.to_dict(),
-            command=" ".join(self.argv),
+            command=" ".join(sessions[0]["argv"] if sessions else self.argv),  # what started the run, not --resume
             seed=self.cfg.seed,
             train_time_s=round(self.train_time, 1),
-            machine=machine_info(self.device),
+            machine=machine_info(self.device),  # this session's: the one writing the file
             git_commit=_git_commit(),
+            sessions=sessions,
             data=DATA_NOTE.get(self.cfg.dataset, self.cfg.dataset),
         )
 
@@ -629,6 +676,7 @@ class Trainer:
         if eval_split is None:
             raise ValueError("no evaluation split: give --val-split N or a folder with train/ and val/ sub-folders")
         self._write_run_json()
+        self._begin_session()
         self._log(
             f"zoo.train: {cfg.model} on {cfg.dataset} ({len(self.train_split)} train, "
             f"{len(eval_split)} {eval_name}) | device {self.device}"
@@ -660,6 +708,7 @@ class Trainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            self._end_session()  # also when training raised: run.json says how far this session got
         return self._finish(eval_name)
 
     def _end_epoch(self, eval_split: Split, eval_name: str) -> None:
