@@ -273,6 +273,7 @@ class Trainer:
         self.callbacks = list(callbacks)
         self._stop_reason: str | None = None
         self._session: dict[str, Any] | None = None  # this process's entry in run.json's sessions
+        self._past_sessions: list[dict[str, Any]] = []  # the entries before it
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = resolve_device(cfg.device)
@@ -519,25 +520,22 @@ class Trainer:
             return
         path = self.run_dir / "run.json"
         meta = json.loads(path.read_text()) if path.is_file() else {}
-        sessions = meta.get("sessions")
-        if sessions is None:
-            sessions = []
+        past = meta.get("sessions")
+        if past is None:
+            past = []
             if meta and self.global_step:
                 first = {k: meta.get(k) for k in ("argv", "started", "git_commit", "machine", "precision")}
                 zero = {"epoch": 0, "step": 0, "global_step": 0, "steps_per_epoch": self.steps_per_epoch}
-                sessions.append(
-                    {**first, "from": {**zero, "train_time_s": 0.0}, "to": self._position(), "legacy": True}
-                )
-        self._session = {**self._session_record(), "from": self._position(), "to": None}
-        self._write_run_json(sessions=[*sessions, self._session])
+                past.append({**first, "from": {**zero, "train_time_s": 0.0}, "to": self._position(), "legacy": True})
+        self._past_sessions = past
+        self._session = {**self._session_record(), "from": self._position()}
+        self._write_run_json(sessions=self._sessions())
 
     def _sessions(self) -> list[dict[str, Any]]:
-        """run.json's sessions with this one's end set to where the run is now."""
-        path = self.run_dir / "run.json"
-        sessions = json.loads(path.read_text()).get("sessions", []) if path.is_file() else []
-        if sessions:
-            sessions[-1] = {**sessions[-1], "to": self._position()}
-        return sessions
+        """The sessions so far, this one ending where the run is now (empty before `fit` began one)."""
+        if self._session is None:
+            return []
+        return [*self._past_sessions, {**self._session, "to": self._position()}]
 
     def _end_session(self) -> None:
         if self.dist.is_main and self._session is not None:
