@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -206,6 +207,47 @@ def test_missing_data_offline_is_a_clear_cli_error(tmp_path, capsys):
     rc = main(["modern_gap_cnn", "--data-dir", str(tmp_path / "empty"), "--no-download", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 1 and "cifar10 not found in" in err and "data_batch_1.bin" in err
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"eval_batch_size": -5}, "eval_batch_size must be an integer >= 1"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"lr": -0.1}, "lr must be a number >= 0"),
+        ({"lr": float("nan")}, "lr must be a number >= 0"),
+        ({"momentum": 1.0}, "momentum must be in [0, 1)"),
+        ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0"),
+        ({"label_smoothing": 1.5}, "label_smoothing must be in [0, 1]"),
+        ({"ema_decay": 2.0}, "ema_decay must be in (0, 1)"),
+        ({"grad_clip": 0.0}, "grad_clip must be a number > 0 or None"),
+        ({"crop": -2}, "crop must be an integer >= 0"),
+        ({"threads": 0}, "threads must be an integer >= 1 or None"),
+        ({"tta": 3}, "tta must be one of 0, 1, 2"),
+        ({"flip_mode": "sometimes"}, "flip_mode must be one of random, alternate"),
+        ({"std": (0.2, 0.0, 0.2)}, "std must be None or one finite number per channel, each > 0"),
+        ({"mean": (0.5, 0.5), "std": (0.5, 0.5, 0.5)}, "mean and std must have one value per channel"),
+    ],
+)
+def test_out_of_range_config_is_a_clear_error(override, message):
+    with pytest.raises(ValueError, match="invalid training config: .*" + re.escape(message)):
+        build_config("modern_gap_cnn", overrides=override)
+
+
+def test_config_errors_come_before_data_is_read_or_anything_is_written(tmp_path, capsys):
+    argv = ["modern_gap_cnn", "--data-dir", str(tmp_path / "empty"), "--no-download", "--out", str(tmp_path / "runs")]
+    rc = main([*argv, "--epochs", "0", "--batch-size", "0", "--weight-decay", "-1"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "not found" not in err  # the config is checked first, not the (missing) data
+    for text in ("epochs must be", "batch_size must be", "weight_decay must be"):  # every problem at once
+        assert text in err
+    assert not (tmp_path / "runs").exists()
+    bad = build_config("modern_gap_cnn")
+    bad.lookahead_every = 0  # a config edited after it was built is checked by the Trainer too
+    with pytest.raises(ValueError, match="lookahead_every must be an integer >= 1"):
+        Trainer(bad)
 
 
 def test_unknown_or_missing_device(monkeypatch, cifar10_dir, tmp_path, capsys):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,65 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def validate(self) -> TrainConfig:
+        """Raise ValueError naming every field whose value is out of range (flag ``--a-b`` is field ``a_b``)."""
+        problems: list[str] = []
+
+        def need(ok: bool, name: str, expected: str) -> None:
+            if not ok:
+                problems.append(f"{name} must be {expected}, got {getattr(self, name)!r}")
+
+        def count(name: str, low: int, optional: bool = False) -> None:
+            v = getattr(self, name)
+            ok = (optional and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= low)
+            need(ok, name, f"an integer >= {low}" + (" or None" if optional else ""))
+
+        def number(name: str, test: Any, expected: str, optional: bool = False) -> None:
+            v = getattr(self, name)
+            ok = optional and v is None
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                ok = bool(test(v))
+            need(ok, name, expected + (" or None" if optional else ""))
+
+        def choice(name: str, options: tuple[Any, ...]) -> None:
+            need(getattr(self, name) in options, name, "one of " + ", ".join(map(str, options)))
+
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "lookahead_every"):
+            count(name, 1)
+        for name in ("crop", "cutout", "val_split", "data_init"):
+            count(name, 0)
+        for name in ("limit_train", "limit_test", "threads"):
+            count(name, 1, optional=True)
+        count("freeze_stem_epochs", 0, optional=True)
+        number("lr", lambda v: v >= 0, "a number >= 0")
+        number("momentum", lambda v: 0 <= v < 1, "in [0, 1)")
+        number("weight_decay", lambda v: v >= 0, "a number >= 0")
+        number("norm_lr_scale", lambda v: v > 0, "a number > 0")
+        number("warmup_epochs", lambda v: v >= 0, "a number >= 0")  # longer than the run: the whole run warms up
+        number("warmup_start_factor", lambda v: 0 < v <= 1, "in (0, 1]")
+        number("final_lr_factor", lambda v: 0 <= v <= 1, "in [0, 1]")
+        number("label_smoothing", lambda v: 0 <= v <= 1, "in [0, 1]")
+        number("grad_clip", lambda v: v > 0, "a number > 0", optional=True)
+        number("ema_decay", lambda v: 0 < v < 1, "in (0, 1)")
+        number("lookahead_decay", lambda v: 0 < v < 1, "in (0, 1)")
+        choice("optimizer", ("sgd", "adam", "adamw"))
+        choice("schedule", ("onecycle", "linear", "cosine", "step", "constant"))
+        choice("precision", ("auto", "fp32", "bf16", "fp16"))
+        choice("crop_mode", ("reflect", "zeros"))
+        choice("flip_mode", ("random", "alternate"))
+        choice("tta", (0, 1, 2))
+        for name, low in (("mean", -math.inf), ("std", 0.0)):
+            v = getattr(self, name)
+            ok = v is None or (
+                len(v) > 0 and all(isinstance(x, (int, float)) and math.isfinite(x) and x > low for x in v)
+            )
+            need(ok, name, "None or one finite number per channel" + (", each > 0" if low == 0 else ""))
+        if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
+            problems.append(f"mean and std must have one value per channel each, got {self.mean!r} and {self.std!r}")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+        return self
 
 
 # Named recipes: partial configs. "default" means "the model's own hints from the registry".
@@ -186,4 +246,4 @@ def build_config(
     for key in ("mean", "std"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])
-    return TrainConfig(model=model, model_kwargs=model_kwargs, **values)
+    return TrainConfig(model=model, model_kwargs=model_kwargs, **values).validate()

@@ -267,7 +267,7 @@ class Trainer:
         callbacks: Sequence[Callable[..., None]] = (),
         recipe: str = "default",
     ) -> None:
-        self.cfg = cfg
+        self.cfg = cfg.validate()  # before anything is loaded or written
         self.recipe = recipe
         self.argv = list(argv) if argv is not None else list(sys.argv)
         self.callbacks = list(callbacks)
@@ -351,8 +351,6 @@ class Trainer:
     def _prepare_parameters(self) -> None:
         """Before the optimizer sees them: frozen norm scales, data-dependent init; check the other options."""
         cfg, model = self.cfg, self.model
-        if cfg.flip_mode not in ("random", "alternate"):
-            raise ValueError(f"flip_mode must be 'random' or 'alternate', got {cfg.flip_mode!r}")
         if cfg.freeze_norm_scale:
             scales = norm_parameters(model, weights_only=True)
             if any(bool((p == 0).any()) for p in scales):
