@@ -77,6 +77,20 @@ def test_create_overrides_and_pretrained_without_weights():
         zoo.create("resnet110.imagenet")
 
 
+@pytest.mark.parametrize(
+    ("name", "kwargs", "message"),
+    [
+        ("resnet20", {"num_classes": -1}, "num_classes must be an integer >= 0, got -1"),
+        ("resnet20", {"num_classes": 2.5}, "num_classes must be an integer >= 0"),
+        ("resnet20", {"in_chans": 0}, "in_chans must be an integer >= 1, got 0"),
+        ("resnet20.", {}, "ends in '.' with no weight tag"),
+    ],
+)
+def test_create_rejects_bad_arguments_by_name(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        zoo.create(name, **kwargs)
+
+
 def test_all_is_static_and_complete():
     for name in zoo.__all__:
         assert hasattr(zoo, name), name

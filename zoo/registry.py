@@ -309,7 +309,9 @@ def _registry() -> dict[str, ModelInfo]:
 # --------------------------------------------------------------------------------------------------- lookup
 def split_model_name(model_name: str) -> tuple[str, str | None]:
     """``"resnet20.cifar10"`` -> ``("resnet20", "cifar10")``; ``"resnet20"`` -> ``("resnet20", None)``."""
-    name, _, tag = model_name.partition(".")
+    name, dot, tag = model_name.partition(".")
+    if dot and not tag:
+        raise UnknownModelError(f"{model_name!r} ends in '.' with no weight tag; expected NAME or NAME.TAG")
     return name, tag or None
 
 
@@ -388,10 +390,14 @@ def create(
 
     ``model_name`` may carry a weight tag (``"resnet20.cifar10"``, which implies ``pretrained=True``).
     ``weights`` is a safetensors path or URL. With ``num_classes`` different from the weights', the
-    classifier is re-initialised (fine-tuning) and every other tensor loads.
+    classifier is re-initialised (fine-tuning) and every other tensor loads. ``num_classes=0`` builds the
+    model without a classifier (timm's convention: ``forward`` returns the pooled features).
     """
     from .weights import load_weights  # weights imports the registry; keep the import one-way at load time
 
+    for arg, value, low in (("num_classes", num_classes, 0), ("in_chans", in_chans, 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
     name, tag = split_model_name(model_name)
     info = model_info(name)
     spec = None
