@@ -90,6 +90,27 @@ def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, sandbo
     assert "[unittest](cards/modern_gap_cnn.unittest.md)" in page and "CPU train img/s" in page  # speed kept
 
 
+def test_publish_refuses_bad_tags_and_unfinished_runs_before_writing(tiny_run, fake500, sandbox, capsys, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
+    assert publish_mod.main([str(tiny_run), "--tag", "Bad.Tag", "--data-dir", str(fake500)]) == 1
+    assert "weight tags are lower_snake_case" in capsys.readouterr().err
+    unfinished = sandbox / "unfinished"
+    shutil.copytree(tiny_run, unfinished)
+    (unfinished / "last.safetensors").unlink()
+    assert publish_mod.main([str(unfinished), "--tag", "unittest", "--data-dir", str(fake500)]) == 1
+    assert "has not finished (no last.safetensors)" in capsys.readouterr().err
+    assert publish_mod.main([str(sandbox / "nowhere"), "--tag", "unittest"]) == 1
+    assert "is not a run folder: run.json and metrics.csv missing" in capsys.readouterr().err
+    assert publish_mod.main([str(tiny_run), "--tag", "unittest", "--data-dir", str(sandbox / "no-data")]) == 1
+    assert "cifar10 not found in" in capsys.readouterr().err
+    assert not (sandbox / "pkg" / "pretrained" / "manifest.json").exists() and not (sandbox / "docs" / "cards").exists()
+
+
 def test_card_of_a_resumed_run_lists_its_sessions(fake500, sandbox):
     cfg = build_config(
         "modern_gap_cnn",

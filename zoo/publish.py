@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -179,9 +181,22 @@ def publish(
     data_note: str = DATA_NOTE,
     note: str = "",
 ) -> dict[str, Any]:
-    """Ship ``run_dir``'s last weights as ``NAME.TAG``; return the manifest entry."""
+    """Ship ``run_dir``'s last weights as ``NAME.TAG``; return the manifest entry.
+
+    Raises ValueError before anything is evaluated or written when the tag is not lower_snake_case or the
+    run folder is not a finished run.
+    """
     run_dir = Path(run_dir)
+    if not re.fullmatch(r"[a-z0-9_]+", tag):
+        raise ValueError(f"weight tags are lower_snake_case (letters, digits, '_'), got {tag!r}")
+    missing = [f for f in ("run.json", "metrics.csv") if not (run_dir / f).is_file()]
+    if missing:
+        raise ValueError(f"{run_dir} is not a run folder: {' and '.join(missing)} missing")
     source = run_dir / "last.safetensors"
+    if not source.is_file():
+        raise ValueError(
+            f"{run_dir} has not finished (no last.safetensors): finish it with python -m zoo.train --resume {run_dir}"
+        )
     _, header = read_weights(source)
     name = header["architecture"]
     model = load(source).eval()
@@ -258,9 +273,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-note", default=DATA_NOTE, help="how the data is described in the card")
     p.add_argument("--note", default="", help="a paragraph for the card (e.g. how the recipe was chosen)")
     args = p.parse_args(argv)
-    entry = publish(
-        args.run_dir, args.tag, data_dir=args.data_dir, default=args.default, data_note=args.data_note, note=args.note
-    )
+    try:
+        entry = publish(
+            args.run_dir,
+            args.tag,
+            data_dir=args.data_dir,
+            default=args.default,
+            data_note=args.data_note,
+            note=args.note,
+        )
+    except (ValueError, OSError) as exc:  # bad tag or run folder, unreadable weights (WeightsError), no data
+        print(f"zoo.publish: error: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps(entry, indent=2))
     return 0
 
