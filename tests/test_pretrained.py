@@ -93,10 +93,10 @@ def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, sandbo
 def test_publish_refuses_bad_tags_and_unfinished_runs_before_writing(tiny_run, fake500, sandbox, capsys, monkeypatch):
     import torchvision.datasets.utils as tv_utils
 
-    def offline(*args, **kwargs):
-        raise OSError("no network in this test")
+    def download(*args, **kwargs):
+        raise AssertionError("zoo.publish must not download: the card names the data copy it measured")
 
-    monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", download)
     assert publish_mod.main([str(tiny_run), "--tag", "Bad.Tag", "--data-dir", str(fake500)]) == 1
     assert "weight tags are lower_snake_case" in capsys.readouterr().err
     unfinished = sandbox / "unfinished"

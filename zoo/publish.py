@@ -1,6 +1,7 @@
 """``python -m zoo.publish RUN_DIR --tag TAG``: ship a finished run's last weights with the package (maintainers).
 
-Evaluates ``RUN_DIR/last.safetensors`` once on the test split (fp32: plain, flip TTA, flip + translate TTA),
+Evaluates ``RUN_DIR/last.safetensors`` once on the test split in ``--data-dir`` (never downloaded; fp32: plain,
+flip TTA, flip + translate TTA),
 stores it in fp16 when that changes top-1 by at most 0.05 points (else fp32), writes
 ``zoo/pretrained/NAME.TAG.safetensors``,
 pins its sha256 and metrics in ``zoo/pretrained/manifest.json``, writes the model card
@@ -200,7 +201,8 @@ def publish(
     _, header = read_weights(source)
     name = header["architecture"]
     model = load(source).eval()
-    test = load_cifar(header.get("config", {}).get("dataset", "cifar10"), "test", data_dir)
+    # never download: the card names the data copy (``data_note``) its numbers come from, so use the one given
+    test = load_cifar(header.get("config", {}).get("dataset", "cifar10"), "test", data_dir, download=False)
     fp32 = evaluate_model(model, test)
     out_rel = f"pretrained/{name}.{tag}.safetensors"
     out = PACKAGE / out_rel
@@ -268,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("run_dir", help="a finished run folder (holding last.safetensors, run.json, metrics.csv)")
     p.add_argument("--tag", required=True, help="weight tag, e.g. cifar10 or notebook")
-    p.add_argument("--data-dir", default=None, help="where the test split is")
+    p.add_argument("--data-dir", default=None, help="the test split (never downloaded: the copy --data-note names)")
     p.add_argument("--not-default", dest="default", action="store_false", help="do not make this the default tag")
     p.add_argument("--data-note", default=DATA_NOTE, help="how the data is described in the card")
     p.add_argument("--note", default="", help="a paragraph for the card (e.g. how the recipe was chosen)")
