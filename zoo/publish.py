@@ -1,12 +1,10 @@
 """``python -m zoo.publish RUN_DIR --tag TAG``: ship a finished run's last weights with the package (maintainers).
 
-Evaluates ``RUN_DIR/last.safetensors`` once on the test split in ``--data-dir`` (never downloaded; fp32: plain,
-flip TTA, flip + translate TTA),
-stores it in fp16 when that changes top-1 by at most 0.05 points (else fp32), writes
-``zoo/pretrained/NAME.TAG.safetensors``,
-pins its sha256 and metrics in ``zoo/pretrained/manifest.json``, writes the model card
-``docs/cards/NAME.TAG.md`` with the training log ``docs/cards/NAME.TAG.metrics.csv`` next to it, and
-regenerates ``docs/models.md``.
+Evaluates ``RUN_DIR/last.safetensors`` once on the test split in ``--data-dir`` (never downloaded) in fp32:
+plain, flip TTA, flip + translate TTA. Stores it in fp16 when that changes top-1 by at most 0.05 points (else
+fp32) as ``zoo/pretrained/NAME.TAG.safetensors``, pins its sha256 and metrics in ``zoo/pretrained/manifest.json``,
+writes the model card ``docs/cards/NAME.TAG.md`` with the training log ``docs/cards/NAME.TAG.metrics.csv`` next
+to it, and regenerates ``docs/models.md``.
 """
 
 from __future__ import annotations
