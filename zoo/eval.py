@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from .data import DatasetNotFoundError, Split, load_cifar, load_folder_splits
-from .engine import evaluate, resolve_device, resolve_precision
+from .engine import CHOICES, evaluate, resolve_device, resolve_precision
 from .registry import UnknownModelError, create
 from .weights import WeightsError, load
 
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         const=1,
         default=0,
-        choices=[0, 1, 2],
+        choices=CHOICES["tta"],
         metavar="LEVEL",
         help="test-time augmentation: 1 (or no value) averages with the mirror image, 2 adds airbench's "
         "1-pixel translations (default: 0)",
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--precision",
         default="fp32",
-        choices=["auto", "fp32", "bf16", "fp16"],
+        choices=CHOICES["precision"],
         help="autocast dtype (default: fp32, so published numbers are reproducible anywhere)",
     )
     r.add_argument("--batch-size", type=int, default=500)

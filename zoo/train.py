@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from .data import DatasetNotFoundError
-from .engine import RECIPES, NonFiniteLossError, Trainer, build_config, load_config_file
+from .engine import CHOICES, RECIPES, NonFiniteLossError, Trainer, build_config, load_config_file
 from .registry import UnknownModelError, model_info
 
 __all__ = ["build_parser", "main"]
@@ -55,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--limit-train", type=int, metavar="N", help="train on the first N images only (smoke tests)")
     d.add_argument("--limit-test", type=int, metavar="N", help="evaluate on the first N test images only")
     d.add_argument("--crop", type=int, metavar="PAD", help="random-crop padding in pixels, 0 = off (default: 4)")
-    d.add_argument("--crop-mode", choices=["reflect", "zeros"], help="padding of the random crop (default: reflect)")
+    d.add_argument("--crop-mode", choices=CHOICES["crop_mode"], help="padding of the random crop (default: reflect)")
     d.add_argument("--flip", action=argparse.BooleanOptionalAction, help="random horizontal flips (default: on)")
     d.add_argument(
         "--flip-mode",
-        choices=["random", "alternate"],
+        choices=CHOICES["flip_mode"],
         help="random: a coin per image and epoch; alternate: random in epoch 1, then each image flips every "
         "other epoch (airbench) (default: random)",
     )
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("optimisation (defaults: from the recipe, else the model's registry hints)")
     o.add_argument("--epochs", type=int)
     o.add_argument("--batch-size", type=int)
-    o.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
+    o.add_argument("--optimizer", choices=CHOICES["optimizer"])
     o.add_argument("--lr", type=float, help="peak learning rate")
     o.add_argument("--momentum", type=float, help="SGD momentum (default: 0.9)")
     o.add_argument("--nesterov", action=argparse.BooleanOptionalAction, help="Nesterov momentum (default: on)")
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--freeze-norm-scale", action=argparse.BooleanOptionalAction, help="keep norm weights at 1 (default: off)"
     )
-    o.add_argument("--schedule", choices=["onecycle", "linear", "cosine", "step", "constant"])
+    o.add_argument("--schedule", choices=CHOICES["schedule"])
     o.add_argument("--warmup-epochs", type=float, help="linear warmup length (default: 0; onecycle uses 25%%)")
     o.add_argument(
         "--warmup-start-factor", type=float, help="first learning rate as a fraction of the peak (default: 0.01)"
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto: cuda, then mps, then cpu)")
     h.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16", "fp16"],
+        choices=CHOICES["precision"],
         help="autocast dtype (default: auto: bf16 on bf16-capable CPUs/GPUs, fp16 on older GPUs)",
     )
     h.add_argument("--channels-last", action=argparse.BooleanOptionalAction, help="NHWC memory format (default: on)")
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         nargs="?",
         const=1,
-        choices=[0, 1, 2],
+        choices=CHOICES["tta"],
         metavar="LEVEL",
         help="also report the final test accuracy with test-time augmentation: 1 (or no value) mirror, "
         "2 mirror + 1-pixel translations (default: 0)",

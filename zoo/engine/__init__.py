@@ -1,11 +1,12 @@
 """The training engine: config and recipes, device/precision policy, trainer, checkpoints, metrics."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import RECIPES, TrainConfig, build_config, load_config_file
+from .config import CHOICES, RECIPES, TrainConfig, build_config, load_config_file
 from .device import autocast, cpu_supports_bf16, resolve_device, resolve_precision, tune_malloc
 from .trainer import NonFiniteLossError, Trainer, evaluate, load_data
 
 __all__ = [
+    "CHOICES",
     "RECIPES",
     "CheckpointError",
     "NonFiniteLossError",

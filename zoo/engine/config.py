@@ -12,7 +12,17 @@ from typing import Any
 
 import tomllib
 
-__all__ = ["RECIPES", "TrainConfig", "build_config", "load_config_file"]
+__all__ = ["CHOICES", "RECIPES", "TrainConfig", "build_config", "load_config_file"]
+
+# The allowed values of the TrainConfig fields that take one of a few; the CLIs use them as argparse choices.
+CHOICES: dict[str, tuple[Any, ...]] = {
+    "optimizer": ("sgd", "adam", "adamw"),
+    "schedule": ("onecycle", "linear", "cosine", "step", "constant"),
+    "precision": ("auto", "fp32", "bf16", "fp16"),
+    "crop_mode": ("reflect", "zeros"),
+    "flip_mode": ("random", "alternate"),
+    "tta": (0, 1, 2),
+}
 
 
 @dataclass
@@ -99,9 +109,6 @@ class TrainConfig:
                 ok = bool(test(v))
             need(ok, name, expected + (" or None" if optional else ""))
 
-        def choice(name: str, options: tuple[Any, ...]) -> None:
-            need(getattr(self, name) in options, name, "one of " + ", ".join(map(str, options)))
-
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "lookahead_every"):
             count(name, 1)
         for name in ("crop", "cutout", "val_split", "data_init"):
@@ -120,12 +127,8 @@ class TrainConfig:
         number("grad_clip", lambda v: v > 0, "a number > 0", optional=True)
         number("ema_decay", lambda v: 0 < v < 1, "in (0, 1)")
         number("lookahead_decay", lambda v: 0 < v < 1, "in (0, 1)")
-        choice("optimizer", ("sgd", "adam", "adamw"))
-        choice("schedule", ("onecycle", "linear", "cosine", "step", "constant"))
-        choice("precision", ("auto", "fp32", "bf16", "fp16"))
-        choice("crop_mode", ("reflect", "zeros"))
-        choice("flip_mode", ("random", "alternate"))
-        choice("tta", (0, 1, 2))
+        for name, options in CHOICES.items():
+            need(getattr(self, name) in options, name, "one of " + ", ".join(map(str, options)))
         for name, low in (("mean", -math.inf), ("std", 0.0)):
             v = getattr(self, name)
             ok = v is None or (
