@@ -1,5 +1,6 @@
 """Shipped weights, model cards, the publishing pipeline, `python -m zoo.eval` and torch.hub."""
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -90,6 +91,33 @@ def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, sandbo
     assert "[unittest](cards/modern_gap_cnn.unittest.md)" in page and "CPU train img/s" in page  # speed kept
 
 
+def _load_script(path):
+    """Import a file that is not in a package (a benchmark, hubconf.py) under a private module name."""
+    spec = importlib.util.spec_from_file_location(f"script_under_test_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_verify_weights_agrees_with_a_fresh_card_and_catches_a_changed_one(tiny_run, fake500, sandbox, capsys):
+    verify = _load_script(ROOT / "benchmarks" / "verify_weights.py")
+    entry = publish_mod.publish(tiny_run, "unittest", data_dir=str(fake500), data_note="fake data")
+    info = zoo.model_info("modern_gap_cnn")
+    spec = dataclasses.replace(info.weights["unittest"], file=str(sandbox / "pkg" / entry["file"]))  # absolute path
+    info.weights["unittest"] = spec
+    args = ["--data-dir", str(fake500), "--models", "modern_gap_cnn.unittest"]
+    assert verify.main(args) == 0
+    out = capsys.readouterr().out
+    assert f"| modern_gap_cnn.unittest | top1_tta2 | {entry['metrics']['top1_tta2']:.2f} |" in out
+    assert "all 1 agree with their cards" in out
+    info.weights["unittest"] = dataclasses.replace(spec, metrics={**spec.metrics, "top1": spec.metrics["top1"] + 0.02})
+    assert verify.main([*args, "--no-tta"]) == 1
+    out = capsys.readouterr().out
+    assert "| top1 |" in out and "| NO |" in out and "top1_tta" not in out and "1 of 1 disagree" in out
+    assert verify.main(["--data-dir", str(fake500), "--models", "modern_gap_cnn"]) == 1  # a name without a tag
+    assert "not published weights (NAME.TAG): modern_gap_cnn" in capsys.readouterr().err
+
+
 def test_publish_refuses_bad_tags_and_unfinished_runs_before_writing(tiny_run, fake500, sandbox, capsys, monkeypatch):
     import torchvision.datasets.utils as tv_utils
 
@@ -153,9 +181,7 @@ def test_eval_errors(tmp_path, capsys):
 def test_torch_hub_local(monkeypatch):
     model = torch.hub.load(str(ROOT), "resnet20", source="local", num_classes=5, trust_repo=True)
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 5)
-    spec = importlib.util.spec_from_file_location("hubconf_under_test", ROOT / "hubconf.py")
-    hubconf = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hubconf)
+    hubconf = _load_script(ROOT / "hubconf.py")
     assert all(callable(getattr(hubconf, name, None)) for name in zoo.list_models())
     for name, _ in SHIPPED[:1]:
         hub = torch.hub.load(str(ROOT), name, source="local", pretrained=True, trust_repo=True)
