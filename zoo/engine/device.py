@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from .config import CHOICES
+
 __all__ = ["autocast", "cpu_supports_bf16", "resolve_device", "resolve_precision", "tune_malloc"]
 
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -62,7 +64,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     """
     if precision != "auto":
         if precision not in _PRECISIONS:
-            raise ValueError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
+            raise ValueError(f"precision must be one of {', '.join(CHOICES['precision'])}, got {precision!r}")
         return _PRECISIONS[precision]
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -37,7 +37,7 @@ from ..data import Augment, Split, alternating_flip_mask, load_cifar, load_folde
 from ..registry import create, model_info
 from ..weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import TrainConfig
+from .config import CHOICES, TrainConfig
 from .device import autocast, resolve_device, resolve_precision, tune_malloc
 from .distributed import DistContext, convert_sync_batchnorm, init_distributed
 from .lookahead import Lookahead
@@ -166,7 +166,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         return torch.optim.Adam(groups, lr=cfg.lr)
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr)
-    raise ValueError(f"optimizer must be sgd, adam or adamw, got {cfg.optimizer!r}")
+    raise ValueError(f"optimizer must be one of {', '.join(CHOICES['optimizer'])}, got {cfg.optimizer!r}")
 
 
 def build_scheduler(
@@ -204,7 +204,7 @@ def build_scheduler(
     elif cfg.schedule == "constant":
         main = sched.ConstantLR(opt, factor=1.0, total_iters=0)
     else:
-        raise ValueError(f"schedule must be onecycle, linear, cosine, step or constant, got {cfg.schedule!r}")
+        raise ValueError(f"schedule must be one of {', '.join(CHOICES['schedule'])}, got {cfg.schedule!r}")
     if not warmup:
         return main
     ramp = sched.LinearLR(opt, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
