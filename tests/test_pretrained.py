@@ -164,6 +164,7 @@ def test_eval_cli_on_500_fake_images(tiny_run, fake500, tmp_path, capsys):
     assert eval_main([str(weights), "--data-dir", str(fake500), "--tta", "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
     assert "(500 images, flip TTA)" in out and "per-class accuracy" in out and "confusion matrix" in out
+    assert "\n  no TTA: top-1 " in out  # the lower level comes from the same forward passes
     assert plot.stat().st_size > 0
     assert eval_main(["modern_gap_cnn", "--weights", str(weights), "--data-dir", str(fake500), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -171,6 +172,11 @@ def test_eval_cli_on_500_fake_images(tiny_run, fake500, tmp_path, capsys):
     assert eval_main([str(weights), "--data-dir", str(fake500), "--tta", "2", "--json"]) == 0
     tta2 = json.loads(capsys.readouterr().out)
     assert tta2["tta"] == 2 and tta2["n"] == 500 and tta2["loss"] != result["loss"]
+    # every lower level, measured inside the level-2 passes, equals a run at that level on its own
+    assert eval_main([str(weights), "--data-dir", str(fake500), "--tta", "1", "--json"]) == 0
+    tta1 = json.loads(capsys.readouterr().out)
+    for level, alone in enumerate((result, tta1, tta2)):
+        assert tta2["by_tta"][level] == {"tta": level, **{k: alone[k] for k in ("loss", "top1", "top5")}}
 
 
 def test_eval_errors(tmp_path, capsys):

@@ -80,7 +80,10 @@ def evaluate_model(
     precision: str = "fp32",
     batch_size: int = 500,
 ) -> dict[str, Any]:
-    """Evaluate with the model's own mean/std (``pretrained_cfg``); adds per-class accuracy."""
+    """Evaluate with the model's own mean/std (``pretrained_cfg``); adds per-class accuracy.
+
+    The result is `zoo.engine.evaluate`'s: ``by_tta`` holds every TTA level up to ``tta`` from the same passes.
+    """
     dev = resolve_device(device)
     cfg = model.pretrained_cfg
     result = evaluate(
@@ -148,6 +151,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{args.model} on {args.dataset} test ({result['n']} images{_TTA_NAMES[args.tta]}): "
             f"top-1 {result['top1']:.2f}%  top-5 {result['top5']:.2f}%  loss {result['loss']:.4f}"
         )
+        for lower in result["by_tta"][:-1]:  # measured by the same forward passes
+            print(
+                f"  {_TTA_NAMES[lower['tta']].lstrip(', ') or 'no TTA'}: top-1 {lower['top1']:.2f}%  "
+                f"top-5 {lower['top5']:.2f}%  loss {lower['loss']:.4f}"
+            )
         width = max(len(label) for label in labels)
         print("per-class accuracy:")
         for label, acc in zip(labels, result["per_class"]):

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Augment", "alternating_flip_mask", "batch_crop", "batch_cutout", "batch_flip", "normalize", "tta_logits"]
+__all__ = [
+    "Augment",
+    "alternating_flip_mask",
+    "batch_crop",
+    "batch_cutout",
+    "batch_flip",
+    "normalize",
+    "tta_logits",
+    "tta_logits_per_level",
+]
 
 
 def batch_flip(x: torch.Tensor, generator: torch.Generator, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -99,16 +108,21 @@ class Augment:
 def tta_logits(model: torch.nn.Module, x: torch.Tensor, level: int = 0) -> torch.Tensor:
     """Test-time augmentation of a normalised batch: 0 none, 1 mean with the mirror image, 2 airbench's mirror
     and 1-pixel translations (half weight on the image, a quarter on each reflect-padded diagonal shift)."""
+    return tta_logits_per_level(model, x, level)[level]
+
+
+def tta_logits_per_level(model: torch.nn.Module, x: torch.Tensor, level: int = 0) -> list[torch.Tensor]:
+    """`tta_logits` of every level from 0 to ``level`` (index = level), from ``level``'s forward passes alone:
+    each level reuses the one below it, so all of them cost what the highest costs."""
     if level not in (0, 1, 2):
         raise ValueError(f"TTA level must be 0, 1 or 2, got {level!r}")
-    logits = model(x).float()
-    if level == 0:
-        return logits
-    logits = (logits + model(x.flip(3)).float()) / 2
-    if level == 1:
-        return logits
-    h, w = x.shape[2:]
-    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-    shifted = [padded[:, :, :h, :w], padded[:, :, 2:, 2:]]
-    shifted_logits = [(model(s).float() + model(s.flip(3)).float()) / 2 for s in shifted]
-    return logits / 2 + (shifted_logits[0] + shifted_logits[1]) / 4
+    logits = [model(x).float()]
+    if level >= 1:
+        logits.append((logits[0] + model(x.flip(3)).float()) / 2)
+    if level >= 2:
+        h, w = x.shape[2:]
+        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        shifted = [padded[:, :, :h, :w], padded[:, :, 2:, 2:]]
+        shifted_logits = [(model(s).float() + model(s.flip(3)).float()) / 2 for s in shifted]
+        logits.append(logits[1] / 2 + (shifted_logits[0] + shifted_logits[1]) / 4)
+    return logits

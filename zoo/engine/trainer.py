@@ -33,7 +33,15 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from .. import __version__
-from ..data import Augment, Split, alternating_flip_mask, load_cifar, load_folder_splits, normalize, tta_logits
+from ..data import (
+    Augment,
+    Split,
+    alternating_flip_mask,
+    load_cifar,
+    load_folder_splits,
+    normalize,
+    tta_logits_per_level,
+)
 from ..registry import create, model_info
 from ..weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -93,35 +101,40 @@ def evaluate(
 ) -> dict[str, Any]:
     """Loss, top-1/top-5 (%) and the confusion matrix of ``model`` on ``split``; ``tta`` is a `tta_logits` level.
 
-    Under torchrun each rank evaluates every ``world_size``-th image and the sums are all-reduced, so every
-    image counts exactly once (no padding).
+    ``by_tta`` holds loss/top-1/top-5 of every level from 0 to ``tta`` (index = level): a level's forward passes
+    include the lower levels', so they come free. Under torchrun each rank evaluates every ``world_size``-th image
+    and the sums are all-reduced, so every image counts exactly once (no padding).
     """
     dist = dist or DistContext()
+    tta = int(tta)
     was_training = model.training
     model.eval()
     n_classes = num_classes or int(split.labels.max()) + 1
     images, labels = split.images, split.labels
     if dist.enabled:
         images, labels = images[dist.rank :: dist.world_size], labels[dist.rank :: dist.world_size]
-    loss_sum, top1, top5 = 0.0, 0, 0
+    sums = torch.zeros(tta + 1, 4, dtype=torch.float64)  # per level: loss sum, top-1 and top-5 counts, images
     confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
     for start in range(0, len(labels), batch_size):
         x = images[start : start + batch_size].to(device, non_blocking=True)
         y = labels[start : start + batch_size].to(device, non_blocking=True)
         x = normalize(x, mean, std, channels_last)
         with autocast(device, amp_dtype):
-            logits = tta_logits(model, x, int(tta))
-        loss_sum += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
-        c1, c5 = accuracy_counts(logits, y)
-        top1, top5 = top1 + c1, top5 + c5
-        pred = logits.argmax(1)
+            per_level = tta_logits_per_level(model, x, tta)
+        for level, logits in enumerate(per_level):
+            loss = float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            sums[level] += torch.tensor([loss, *accuracy_counts(logits, y), len(y)], dtype=torch.float64)
+        pred = per_level[tta].argmax(1)
         confusion += torch.bincount((y * n_classes + pred).cpu(), minlength=n_classes**2).view(n_classes, n_classes)
     model.train(was_training)
-    totals = dist.all_reduce(torch.tensor([loss_sum, top1, top5, len(labels)], dtype=torch.float64, device=device))
+    sums = dist.all_reduce(sums.to(device)).cpu()
+    n = int(sums[0, 3])
     confusion = dist.all_reduce(confusion.to(device)).cpu()
-    loss_sum, top1, top5, n = totals.tolist()
-    n = int(n)
-    return {"loss": loss_sum / n, "top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n, "n": n, "confusion": confusion}
+    by_tta = [
+        {"tta": level, "loss": loss / n, "top1": 100.0 * top1 / n, "top5": 100.0 * top5 / n}
+        for level, (loss, top1, top5, _) in enumerate(sums.tolist())
+    ]
+    return {**{k: by_tta[tta][k] for k in ("loss", "top1", "top5")}, "n": n, "confusion": confusion, "by_tta": by_tta}
 
 
 # ------------------------------------------------------------------------------------------------- helpers
@@ -753,11 +766,11 @@ class Trainer:
         if self.val_split is not None:
             summary["val_top1"] = self.metrics.rows[-1]["eval_acc"]
         if self.test_split is not None:
-            test = self.evaluate(self.test_split)
-            summary.update(test_top1=test["top1"], test_top5=test["top5"], test_loss=test["loss"])
+            test = self.evaluate(self.test_split, tta=int(self.cfg.tta))  # by_tta[0]: the same passes, no TTA
+            plain = test["by_tta"][0]
+            summary.update(test_top1=plain["top1"], test_top5=plain["top5"], test_loss=plain["loss"])
             if self.cfg.tta:
-                summary["test_top1_tta"] = self.evaluate(self.test_split, tta=int(self.cfg.tta))["top1"]
-                summary["tta_level"] = int(self.cfg.tta)
+                summary.update(test_top1_tta=test["top1"], tta_level=int(self.cfg.tta))
         metrics = {k: v for k, v in summary.items() if k.startswith(("test_", "val_"))}
         self._save_weights("last.safetensors", epoch=self.epoch, **metrics)
         summary["best"] = dict(self.best, selected_on=eval_name)
