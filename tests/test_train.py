@@ -23,6 +23,7 @@ from zoo.engine import (
     save_checkpoint,
 )
 from zoo.engine.config import load_config_file
+from zoo.engine.device import Fp32Conv2d, fp32_strided_depthwise
 from zoo.train import main
 from zoo.weights import read_weights
 
@@ -272,6 +273,30 @@ def test_precision_policy(monkeypatch):
     assert resolve_precision("auto", torch.device("cuda")) is torch.float16
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("int8", cpu)
+
+
+def test_strided_depthwise_convs_compute_in_fp32_under_cpu_bf16(cifar10_dir, tmp_path):
+    model = zoo.create("mobilenetv2_x0_5")
+    keys = list(model.state_dict())
+    assert fp32_strided_depthwise(model) == 3  # the first block of each strided stage
+    assert list(model.state_dict()) == keys and fp32_strided_depthwise(zoo.create("resnet20")) == 0
+    conv = next(m for m in model.modules() if isinstance(m, Fp32Conv2d))
+    assert conv.stride == (2, 2) and conv.groups == conv.in_channels
+    x = torch.randn(2, conv.in_channels, 8, 8).bfloat16()
+    with torch.autocast("cpu", torch.bfloat16):
+        out = conv(x)
+        plain = torch.nn.functional.conv2d(x, conv.weight, None, conv.stride, conv.padding, groups=conv.groups)
+    fp32 = torch.nn.functional.conv2d(x.float(), conv.weight, None, conv.stride, conv.padding, groups=conv.groups)
+    assert out.dtype == torch.bfloat16 and torch.equal(out, fp32.bfloat16())
+    assert not torch.equal(plain, out)  # autocast alone would have computed it in bf16
+    # the engine applies it for CPU bf16 only, and records it in the run's session
+    bf16 = Trainer(_cfg(cifar10_dir, tmp_path, model="mobilenetv2_x0_5", precision="bf16", run_name="b", epochs=1))
+    assert bf16.fp32_convs == 3 and isinstance(bf16.model.blocks[3].conv_dw.conv, Fp32Conv2d)
+    bf16.fit()
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["sessions"][0]["fp32_convs"] == 3
+    assert (
+        Trainer(_cfg(cifar10_dir, tmp_path, model="mobilenetv2_x0_5", precision="fp32", run_name="f")).fp32_convs == 0
+    )
 
 
 def test_folder_dataset_training(tmp_path):

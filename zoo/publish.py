@@ -70,9 +70,11 @@ def _techniques(cfg: dict[str, Any]) -> str:
     return "; " + ", ".join(changed) if changed else ""
 
 
-def _machine(machine: dict[str, Any], precision: str = "") -> str:
+def _machine(machine: dict[str, Any], precision: str = "", fp32_convs: int = 0) -> str:
     gpu = f" ({machine['gpu']})" if machine.get("gpu") else ""
     amp = f"{precision} autocast, " if precision else ""
+    if fp32_convs:
+        amp = f"{precision} autocast ({fp32_convs} strided depthwise convs in fp32), "
     where = f"{machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}{gpu}"
     return f"{where}, {amp}torch {machine.get('torch')}"
 
@@ -98,7 +100,8 @@ def _sessions_section(sessions: list[dict[str, Any]]) -> list[str]:
         start, end = sess["from"], sess.get("to") or sess["from"]
         lines.append(
             f"| {i} | {at(start)} → {at(end)} | {end['train_time_s'] - start['train_time_s']:.0f} s "
-            f"| {_machine(sess.get('machine') or {}, sess.get('precision', ''))} | {sess.get('git_commit')} "
+            f"| {_machine(sess.get('machine') or {}, sess.get('precision', ''), sess.get('fp32_convs', 0))} "
+            f"| {sess.get('git_commit')} "
             f"| `{' '.join(sess.get('argv') or [])}` |"
         )
     if sessions[0].get("legacy"):
@@ -120,7 +123,7 @@ def _card(
     machine = (
         f"{len(sessions)} sessions, see below"
         if several
-        else _machine(header.get("machine", {}), run.get("precision", ""))
+        else _machine(header.get("machine", {}), run.get("precision", ""), run.get("fp32_convs", 0))
     )
     lines = [
         f"# {name}.{tag}",

@@ -10,10 +10,19 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
 from .config import CHOICES
 
-__all__ = ["autocast", "cpu_supports_bf16", "resolve_device", "resolve_precision", "tune_malloc"]
+__all__ = [
+    "autocast",
+    "cpu_supports_bf16",
+    "fp32_strided_depthwise",
+    "is_strided_depthwise",
+    "resolve_device",
+    "resolve_precision",
+    "tune_malloc",
+]
 
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -78,6 +87,40 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+class Fp32Conv2d(nn.Conv2d):
+    """An ``nn.Conv2d`` computed in fp32 even under autocast, its output in the input's dtype (so the layers
+    after it see what autocast would give them); same parameters, same state-dict keys."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float()).to(x.dtype)
+
+
+def is_strided_depthwise(module: nn.Module) -> bool:
+    """A plain ``nn.Conv2d`` with one input channel per group and a stride above 1."""
+    return (
+        type(module) is nn.Conv2d
+        and module.groups > 1
+        and module.groups == module.in_channels
+        and max(module.stride) > 1
+    )
+
+
+def fp32_strided_depthwise(model: nn.Module) -> int:
+    """Compute ``model``'s strided depthwise convs in fp32 under autocast; return how many there are.
+
+    CPU policy for bf16 autocast: oneDNN has no bf16 depthwise kernel for the input gradient of a strided conv
+    and falls back to a generic strided one (``ONEDNN_VERBOSE=1`` names it ``brgconv_strided``), which took
+    about 20x the fp32 depthwise kernel's time on this project's AVX512-BF16 CPU; the rest of the net stays in
+    bf16. ``benchmarks/depthwise_precision.py`` measures both on any machine. The modules change class in
+    place (to `Fp32Conv2d`), so parameters, optimizer state and weight names are untouched.
+    """
+    convs = [m for m in model.modules() if is_strided_depthwise(m)]
+    for m in convs:
+        m.__class__ = Fp32Conv2d
+    return len(convs)
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4

@@ -1,0 +1,133 @@
+"""Strided depthwise convs under CPU bf16 autocast: bf16 vs fp32, side by side in one run.
+
+oneDNN has a bf16 depthwise kernel for the forward pass and the weight gradient, but the input gradient of a
+*strided* depthwise conv falls back to a generic kernel; the engine therefore computes those convs in fp32
+under CPU bf16 autocast (``zoo.engine.device.fp32_strided_depthwise``). This script measures that choice on
+the machine it runs on:
+
+(a) each strided depthwise conv of the model alone, at its real input shape: forward + backward in bf16 vs fp32;
+(b) a whole training step (SGD, bf16 autocast, channels_last) with every conv in bf16 vs the engine's policy,
+    in interleaved rounds so that both see the same machine state.
+
+    python benchmarks/depthwise_precision.py [--model mobilenetv2_x0_5] [--batch-size 128] [--rounds 5]
+
+Run it with nothing else on the cores; ``ONEDNN_VERBOSE=1`` shows which kernel each conv runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn as nn
+
+import zoo
+from zoo.engine.device import fp32_strided_depthwise, is_strided_depthwise
+
+
+def best_ms(fn: Callable[[], None], repeat: int = 5) -> float:
+    fn()  # warm-up: oneDNN builds its kernels on first use
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times) * 1e3
+
+
+def conv_ms(conv: nn.Conv2d, shape: tuple[int, ...], dtype: torch.dtype) -> float:
+    """Forward + backward (input and weight gradients) of ``conv`` on a channels_last batch of ``shape``."""
+    conv = copy.deepcopy(conv).to(dtype=dtype, memory_format=torch.channels_last)
+    x = torch.randn(shape, dtype=dtype).to(memory_format=torch.channels_last).requires_grad_()
+
+    def run() -> None:
+        conv(x).float().sum().backward()
+
+    return best_ms(run)
+
+
+def input_shapes(model: nn.Module, batch_size: int) -> dict[str, tuple[int, ...]]:
+    """The input shape of each strided depthwise conv of ``model`` at ``batch_size``, by module name."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(name: str) -> Callable[[nn.Module, tuple[torch.Tensor, ...]], None]:
+        def hook(module: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            shapes[name] = (batch_size, *args[0].shape[1:])
+
+        return hook
+
+    hooks = [m.register_forward_pre_hook(record(name)) for name, m in model.named_modules() if is_strided_depthwise(m)]
+    with torch.no_grad():
+        model.eval()(torch.randn(2, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    return shapes
+
+
+def train_step(model: nn.Module, batch_size: int) -> Callable[[], None]:
+    model = model.train().to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch_size, 3, 32, 32).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,))
+
+    def step() -> None:
+        with torch.autocast("cpu", torch.bfloat16):
+            loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="mobilenetv2_x0_5")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the whole-step comparison")
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    model = zoo.create(args.model)
+    shapes = input_shapes(model, args.batch_size)
+    if not shapes:
+        print(f"{args.model} has no strided depthwise conv: the policy changes nothing")
+        return 0
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
+    print("\n(a) strided depthwise conv alone, forward + backward, channels_last")
+    print("| conv | input | bf16 ms | fp32 ms | bf16 / fp32 |")
+    print("| --- | --- | --- | --- | --- |")
+    modules = dict(model.named_modules())
+    for name, shape in shapes.items():
+        bf16, fp32 = (conv_ms(modules[name], shape, dtype) for dtype in (torch.bfloat16, torch.float32))
+        print(f"| {name} | {'x'.join(map(str, shape))} | {bf16:.1f} | {fp32:.1f} | {bf16 / fp32:.1f} |")
+
+    torch.manual_seed(0)
+    plain = zoo.create(args.model)
+    policy = zoo.create(args.model)
+    count = fp32_strided_depthwise(policy)
+    steps = {"all convs bf16": train_step(plain, args.batch_size), "engine policy": train_step(policy, args.batch_size)}
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for step in steps.values():
+        step()
+    for _ in range(args.rounds):
+        for key, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[key].append(time.perf_counter() - start)
+    rate = {k: args.batch_size / min(v) for k, v in times.items()}
+    print(f"\n(b) {args.model} training step, bf16 autocast, best of {args.rounds} interleaved rounds")
+    print("| variant | images/s |")
+    print("| --- | --- |")
+    for key, value in rate.items():
+        print(
+            f"| {key}{f' ({count} strided depthwise convs in fp32)' if key == 'engine policy' else ''} | {value:.0f} |"
+        )
+    print(f"engine policy / all bf16: {rate['engine policy'] / rate['all convs bf16']:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
