@@ -109,13 +109,14 @@ def is_strided_depthwise(module: nn.Module) -> bool:
 
 
 def fp32_strided_depthwise(model: nn.Module) -> int:
-    """Compute ``model``'s strided depthwise convs in fp32 under autocast; return how many there are.
+    """Compute ``model``'s strided depthwise convs in fp32 under autocast; return how many it converted.
 
     CPU policy for bf16 autocast: oneDNN has no bf16 depthwise kernel for the input gradient of a strided conv
-    and falls back to a generic strided one (``ONEDNN_VERBOSE=1`` names it ``brgconv_strided``), which took
-    about 20x the fp32 depthwise kernel's time on this project's AVX512-BF16 CPU; the rest of the net stays in
-    bf16. ``benchmarks/depthwise_precision.py`` measures both on any machine. The modules change class in
-    place (to `Fp32Conv2d`), so parameters, optimizer state and weight names are untouched.
+    and falls back to a generic strided one (``ONEDNN_VERBOSE=1`` names it ``brgconv_strided``): on the
+    development CPU (AVX512-BF16) that gradient took 20x the fp32 depthwise kernel's time, and forward +
+    backward 4-24x; the rest of the net stays in bf16. ``benchmarks/depthwise_precision.py`` measures both on
+    any machine. The modules change class in place (to `Fp32Conv2d`), so parameters, optimizer state and
+    weight names are untouched.
     """
     convs = [m for m in model.modules() if is_strided_depthwise(m)]
     for m in convs:
