@@ -23,7 +23,7 @@ from zoo.engine import (
     save_checkpoint,
 )
 from zoo.engine.config import load_config_file
-from zoo.engine.device import Fp32Conv2d, fp32_strided_depthwise
+from zoo.engine.device import Fp32Conv2d, apply_training_precision_policy, fp32_strided_depthwise
 from zoo.train import main
 from zoo.weights import read_weights
 
@@ -290,6 +290,8 @@ def test_strided_depthwise_convs_compute_in_fp32_under_cpu_bf16(cifar10_dir, tmp
     assert out.dtype == torch.bfloat16 and torch.equal(out, fp32.bfloat16())
     assert not torch.equal(plain, out)  # autocast alone would have computed it in bf16
     # the engine applies it for CPU bf16 only, and records it in the run's session
+    for device, dtype in (("cpu", None), ("cpu", torch.float16), ("cuda", torch.bfloat16)):
+        assert apply_training_precision_policy(zoo.create("mobilenetv2_x0_5"), torch.device(device), dtype) == 0
     bf16 = Trainer(_cfg(cifar10_dir, tmp_path, model="mobilenetv2_x0_5", precision="bf16", run_name="b", epochs=1))
     assert bf16.fp32_convs == 3 and isinstance(bf16.model.blocks[3].conv_dw.conv, Fp32Conv2d)
     bf16.fit()

@@ -15,6 +15,8 @@ import torch.nn as nn
 from .config import CHOICES
 
 __all__ = [
+    "Fp32Conv2d",
+    "apply_training_precision_policy",
     "autocast",
     "cpu_supports_bf16",
     "fp32_strided_depthwise",
@@ -122,6 +124,14 @@ def fp32_strided_depthwise(model: nn.Module) -> int:
     for m in convs:
         m.__class__ = Fp32Conv2d
     return len(convs)
+
+
+def apply_training_precision_policy(model: nn.Module, device: torch.device, amp_dtype: torch.dtype | None) -> int:
+    """The per-layer exceptions to autocast the engine trains with; returns how many layers compute in fp32.
+
+    On CPU under bf16 autocast: `fp32_strided_depthwise`. Nothing elsewhere.
+    """
+    return fp32_strided_depthwise(model) if device.type == "cpu" and amp_dtype == torch.bfloat16 else 0
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from .device import autocast, resolve_device, resolve_precision
+from .device import apply_training_precision_policy, autocast, resolve_device, resolve_precision
 
 __all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls"]
 
@@ -47,7 +47,7 @@ def bare_loop_images_per_s(
     device: str = "auto",
     momentum: float = 0.9,
 ) -> float:
-    """images/s of SGD steps on random 32x32 inputs with the engine's device, autocast and channels_last policy.
+    """images/s of SGD steps on random 32x32 inputs with the engine's device, precision and channels_last policy.
 
     Times at least ``steps`` steps and at least ``seconds``. ``model`` is moved to the device and trained in
     place: pass a fresh one.
@@ -55,6 +55,7 @@ def bare_loop_images_per_s(
     dev = resolve_device(device)
     amp = resolve_precision("auto", dev)
     model = model.to(dev, memory_format=torch.channels_last).train()
+    apply_training_precision_policy(model, dev, amp)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum, nesterov=True)
     x = torch.randn(batch_size, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,), device=dev)

@@ -46,7 +46,7 @@ from ..registry import create, model_info
 from ..weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import CHOICES, TrainConfig
-from .device import autocast, fp32_strided_depthwise, resolve_device, resolve_precision, tune_malloc
+from .device import apply_training_precision_policy, autocast, resolve_device, resolve_precision, tune_malloc
 from .distributed import DistContext, convert_sync_batchnorm, init_distributed
 from .lookahead import Lookahead
 from .metrics import MetricsLog, accuracy_counts
@@ -313,9 +313,8 @@ class Trainer:
             self.model = convert_sync_batchnorm(self.model, self.device.type)
         memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model.to(self.device, memory_format=memory_format)
-        # CPU bf16: oneDNN's input gradient of a strided depthwise conv is ~20x slower in bf16 than in fp32
-        cpu_bf16 = self.device.type == "cpu" and self.amp_dtype == torch.bfloat16
-        self.fp32_convs = fp32_strided_depthwise(self.model) if cpu_bf16 else 0
+        # CPU bf16: strided depthwise convs compute in fp32 (oneDNN's bf16 kernel for their input gradient is slow)
+        self.fp32_convs = apply_training_precision_policy(self.model, self.device, self.amp_dtype)
         self.train_images = self.train_split.images.to(self.device)
         self.train_labels = self.train_split.labels.to(self.device)
         self._prepare_parameters()
