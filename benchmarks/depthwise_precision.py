@@ -26,16 +26,7 @@ import torch.nn as nn
 
 import zoo
 from zoo.engine.device import fp32_strided_depthwise, is_strided_depthwise
-
-
-def best_ms(fn: Callable[[], None], repeat: int = 5) -> float:
-    fn()  # warm-up: oneDNN builds its kernels on first use
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1e3
+from zoo.engine.throughput import time_calls
 
 
 def conv_ms(conv: nn.Conv2d, shape: tuple[int, ...], dtype: torch.dtype) -> float:
@@ -46,7 +37,7 @@ def conv_ms(conv: nn.Conv2d, shape: tuple[int, ...], dtype: torch.dtype) -> floa
     def run() -> None:
         conv(x).float().sum().backward()
 
-    return best_ms(run)
+    return min(time_calls(run, torch.device("cpu"), steps=5, warmup=1)) * 1e3  # warm-up: oneDNN builds kernels
 
 
 def input_shapes(model: nn.Module, batch_size: int) -> dict[str, tuple[int, ...]]:
