@@ -71,3 +71,13 @@ def test_model_speed_benchmark_unknown_model():
     script = ROOT / "benchmarks" / "model_speed.py"
     proc = subprocess.run([sys.executable, str(script), "--models", "no_such_model"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown model" in proc.stderr
+
+
+def test_depthwise_precision_benchmark_compares_both_variants():
+    script = ROOT / "benchmarks" / "depthwise_precision.py"
+    cmd = [sys.executable, str(script), "--batch-size", "4", "--rounds", "1"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    assert out.count("| blocks.") == 3 and "engine policy (3 strided depthwise convs in fp32)" in out
+    assert "engine policy / all bf16:" in out
+    plain = subprocess.run([*cmd[:2], "--model", "resnet20"], check=True, capture_output=True, text=True).stdout
+    assert "no strided depthwise conv" in plain
