@@ -46,16 +46,19 @@ def bare_loop_images_per_s(
     seconds: float = 0.0,
     device: str = "auto",
     momentum: float = 0.9,
+    precision: str = "auto",
+    precision_policy: bool = True,
 ) -> float:
     """images/s of SGD steps on random 32x32 inputs with the engine's device, precision and channels_last policy.
 
     Times at least ``steps`` steps and at least ``seconds``. ``model`` is moved to the device and trained in
-    place: pass a fresh one.
+    place: pass a fresh one. ``precision_policy=False`` leaves out `apply_training_precision_policy`.
     """
     dev = resolve_device(device)
-    amp = resolve_precision("auto", dev)
+    amp = resolve_precision(precision, dev)
     model = model.to(dev, memory_format=torch.channels_last).train()
-    apply_training_precision_policy(model, dev, amp)
+    if precision_policy:
+        apply_training_precision_policy(model, dev, amp)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum, nesterov=True)
     x = torch.randn(batch_size, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,), device=dev)
