@@ -91,6 +91,17 @@ def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, sandbo
     assert "[unittest](cards/modern_gap_cnn.unittest.md)" in page and "CPU train img/s" in page  # speed kept
 
 
+def test_publish_names_a_distillation_teacher_by_its_hash(fake500, sandbox, tmp_path):
+    teacher = "modern_gap_cnn.cifar10"
+    overrides = {"data_dir": str(fake500), "out": str(tmp_path), "run_name": "kd", "epochs": 1, "batch_size": 16}
+    cfg = build_config("modern_gap_cnn", overrides={**overrides, "progress": False, "teacher": teacher})
+    Trainer(cfg, argv=["python", "-m", "zoo.train", "modern_gap_cnn", "--teacher", teacher]).fit()
+    entry = publish_mod.publish(tmp_path / "kd", "unittest", data_dir=str(fake500), data_note="fake data")
+    card = (sandbox / entry["card"]).read_text()
+    sha = zoo.model_info("modern_gap_cnn").weights["cifar10"].sha256
+    assert f"| teacher | `{teacher}` (sha256 `{sha}`), distillation weight 0.5, temperature 4.0 |" in card
+
+
 def _load_script(path):
     """Import a file that is not in a package (a benchmark, hubconf.py) under a private module name."""
     spec = importlib.util.spec_from_file_location(f"script_under_test_{path.stem}", path)

@@ -70,6 +70,16 @@ def _techniques(cfg: dict[str, Any]) -> str:
     return "; " + ", ".join(changed) if changed else ""
 
 
+def _teacher_row(cfg: dict[str, Any], header: dict[str, Any]) -> list[str]:
+    """The distillation teacher of a run that had one (``--teacher``), pinned by the sha256 of its weights."""
+    if not cfg.get("teacher"):
+        return []
+    return [
+        f"| teacher | `{cfg['teacher']}` (sha256 `{header.get('teacher_sha256')}`), distillation weight "
+        f"{cfg.get('distill_weight')}, temperature {cfg.get('distill_temperature')} |"
+    ]
+
+
 def _machine(machine: dict[str, Any], precision: str = "", fp32_convs: int = 0) -> str:
     gpu = f" ({machine['gpu']})" if machine.get("gpu") else ""
     amp = f"{precision} autocast, " if precision else ""
@@ -151,6 +161,7 @@ def _card(
         f"{cfg.get('epochs')} epochs, {cfg.get('schedule')} schedule, weight decay {cfg.get('weight_decay')}, "
         f"label smoothing {cfg.get('label_smoothing')}, crop {cfg.get('crop')}, flip {cfg.get('flip')}, "
         f"cutout {cfg.get('cutout')}{_techniques(cfg)} |",
+        *_teacher_row(cfg, header),
         f"| seed | {header.get('seed')} |",
         f"| training wall time | {header.get('train_time_s')} s |",
         f"| machine | {machine} |",

@@ -125,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.add_argument("--freeze-stem-epochs", type=int, metavar="E", help="freeze the stem after E epochs")
 
+    k = p.add_argument_group("knowledge distillation (Hinton et al. 2015)")
+    k.add_argument(
+        "--teacher",
+        metavar="NAME.TAG|FILE",
+        help="learn from this frozen model's softened predictions too: published weights (python -m zoo.list "
+        "--pretrained) or a zoo .safetensors file (default: none)",
+    )
+    k.add_argument(
+        "--distill-weight",
+        type=float,
+        metavar="W",
+        help="loss = (1 - W) * task loss + W * T^2 * KL(teacher || student) (default: 0.5)",
+    )
+    k.add_argument("--distill-temperature", type=float, metavar="T", help="softmax temperature T (default: 4)")
+
     t = p.add_argument_group("distributed (under torchrun --nproc_per_node=N -m zoo.train ...)")
     t.add_argument(
         "--sync-bn",

@@ -71,6 +71,9 @@ class TrainConfig:
     data_init: int = 0  # images for the model's data-dependent init (init_from_data, e.g. patch whitening)
     freeze_stem_epochs: int | None = None  # freeze model.stem after this many epochs (airbench: 3)
     sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch
+    teacher: str | None = None  # knowledge distillation from NAME[.TAG] of published weights or a zoo weight file
+    distill_weight: float = 0.5  # loss = (1 - w) * task loss + w * T^2 * KL(teacher || student)
+    distill_temperature: float = 4.0
     # machine
     device: str = "auto"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
@@ -127,6 +130,13 @@ class TrainConfig:
         number("grad_clip", lambda v: v > 0, "a number > 0", optional=True)
         number("ema_decay", lambda v: 0 < v < 1, "in (0, 1)")
         number("lookahead_decay", lambda v: 0 < v < 1, "in (0, 1)")
+        number("distill_weight", lambda v: 0 <= v <= 1, "in [0, 1]")
+        number("distill_temperature", lambda v: v > 0, "a number > 0")
+        need(
+            self.teacher is None or (isinstance(self.teacher, str) and self.teacher.strip() != ""),
+            "teacher",
+            "None or NAME[.TAG] / a .safetensors path",
+        )
         for name, options in CHOICES.items():
             need(getattr(self, name) in options, name, "one of " + ", ".join(map(str, options)))
         for name, low in (("mean", -math.inf), ("std", 0.0)):

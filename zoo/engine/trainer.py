@@ -44,9 +44,10 @@ from ..data import (
 )
 from ..registry import create, model_info
 from ..weights import save_weights
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import CHOICES, TrainConfig
 from .device import apply_training_precision_policy, autocast, resolve_device, resolve_precision, tune_malloc
+from .distill import distillation_loss, load_teacher
 from .distributed import DistContext, convert_sync_batchnorm, init_distributed
 from .lookahead import Lookahead
 from .metrics import MetricsLog, accuracy_counts
@@ -315,6 +316,18 @@ class Trainer:
         self.model.to(self.device, memory_format=memory_format)
         # CPU bf16: strided depthwise convs compute in fp32 (oneDNN's bf16 kernel for their input gradient is slow)
         self.fp32_convs = apply_training_precision_policy(self.model, self.device, self.amp_dtype)
+        self.teacher = (
+            load_teacher(
+                cfg.teacher,
+                num_classes=len(self.classes),
+                student_mean=self.mean,
+                student_std=self.std,
+                device=self.device,
+                memory_format=memory_format,
+            )
+            if cfg.teacher
+            else None
+        )
         self.train_images = self.train_split.images.to(self.device)
         self.train_labels = self.train_split.labels.to(self.device)
         self._prepare_parameters()
@@ -428,9 +441,16 @@ class Trainer:
             "best": dict(self.best),
             "train_time": self.train_time,
             "metrics": list(self.metrics.rows),
+            "teacher_sha256": self.teacher.sha256 if self.teacher is not None else None,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        saved, now = state.get("teacher_sha256"), self.teacher.sha256 if self.teacher is not None else None
+        if saved != now:
+            raise CheckpointError(
+                f"the checkpoint was trained with a teacher whose weights have sha256 {saved}; --teacher "
+                f"{self.cfg.teacher!r} now has {now}: resume with the same teacher weights"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -575,6 +595,7 @@ class Trainer:
             git_commit=_git_commit(),
             sessions=sessions,
             data=DATA_NOTE.get(self.cfg.dataset, self.cfg.dataset),
+            **({"teacher_sha256": self.teacher.sha256} if self.teacher is not None else {}),
         )
 
     def _train_step(self, perm: torch.Tensor, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -591,7 +612,11 @@ class Trainer:
         x = normalize(x, self.mean, self.std, cfg.channels_last)
         with autocast(self.device, self.amp_dtype):
             logits = self.forward(x)
+            teacher_logits = self.teacher(x) if self.teacher is not None else None
         loss = self.criterion(logits.float(), y)
+        if teacher_logits is not None:
+            soft = distillation_loss(logits, teacher_logits, cfg.distill_temperature)
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.grad_clip:
@@ -689,13 +714,17 @@ class Trainer:
             raise ValueError("no evaluation split: give --val-split N or a folder with train/ and val/ sub-folders")
         self._write_run_json()
         self._begin_session()
-        self._log(
-            f"zoo.train: {cfg.model} on {cfg.dataset} ({len(self.train_split)} train, "
-            f"{len(eval_split)} {eval_name}) | device {self.device}"
-            f"{f' x {self.dist.world_size} processes' if self.dist.enabled else ''} | precision "
-            f"{str(self.amp_dtype or torch.float32).replace('torch.', '')}"
-            f"{f' ({self.fp32_convs} strided depthwise convs in fp32)' if self.fp32_convs else ''} | run {self.run_dir}"
-        )
+        precision = str(self.amp_dtype or torch.float32).replace("torch.", "")
+        if self.fp32_convs:
+            precision += f" ({self.fp32_convs} strided depthwise convs in fp32)"
+        parts = [
+            f"zoo.train: {cfg.model} on {cfg.dataset} ({len(self.train_split)} train, {len(eval_split)} {eval_name})",
+            f"device {self.device}" + (f" x {self.dist.world_size} processes" if self.dist.enabled else ""),
+            f"precision {precision}",
+        ]
+        if self.teacher is not None:
+            parts.append(f"teacher {cfg.teacher} (weight {cfg.distill_weight}, T {cfg.distill_temperature})")
+        self._log(" | ".join([*parts, f"run {self.run_dir}"]))
         previous = self._install_signal_handlers()
         try:
             while self.epoch < cfg.epochs:

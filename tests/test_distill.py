@@ -1,0 +1,117 @@
+"""Knowledge distillation: the loss, the frozen teacher, and the engine's ``--teacher`` end to end."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from test_train import _cfg, _state, _stop_at
+
+import zoo
+from zoo.engine import Trainer
+from zoo.engine.checkpoint import CheckpointError
+from zoo.engine.distill import Teacher, distillation_loss, load_teacher
+from zoo.train import main
+
+
+def test_distillation_loss_is_t_squared_kl_of_the_softened_outputs():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(6, 10), torch.randn(6, 10)
+    p_t = F.softmax(teacher / 3, dim=1)
+    expected = 9 * (p_t * (p_t.log() - F.log_softmax(student / 3, dim=1))).sum(1).mean()
+    assert torch.allclose(distillation_loss(student, teacher, 3.0), expected, atol=1e-6)
+    assert float(distillation_loss(teacher, teacher, 3.0)) == pytest.approx(0.0, abs=1e-6)
+    bf16 = distillation_loss(student.bfloat16(), teacher.bfloat16(), 3.0)
+    assert bf16.dtype == torch.float32  # computed in fp32 whatever autocast produced
+
+
+def test_teacher_maps_the_students_normalisation_to_its_own_and_stays_frozen():
+    torch.manual_seed(0)
+    model = zoo.create("modern_gap_cnn")
+    model.pretrained_cfg.update(mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    model.eval()
+    images = torch.rand(4, 3, 32, 32)
+    own = model(
+        (images - torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)) / torch.tensor([0.2, 0.25, 0.3]).view(1, 3, 1, 1)
+    )
+    student_mean, student_std = torch.tensor([0.5, 0.5, 0.5]), torch.tensor([0.5, 0.5, 0.5])
+    teacher = Teacher(model, student_mean=student_mean, student_std=student_std)
+    teacher.train()  # a parent's .train() must not switch it to batch statistics
+    out = teacher((images - 0.5) / 0.5)
+    assert not teacher.training and not out.requires_grad
+    assert torch.allclose(out, own, atol=1e-4)  # BatchNorm folded: equal up to rounding
+    assert not any(p.requires_grad for p in teacher.parameters())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in teacher.modules())
+    plain = Teacher(model, student_mean=(0.4, 0.5, 0.6), student_std=(0.2, 0.25, 0.3))
+    assert plain.same_norm  # nothing to map
+
+
+@pytest.fixture
+def teacher_file(tmp_path):
+    torch.manual_seed(1)
+    model = zoo.create("modern_gap_cnn")
+    model.eval()(torch.randn(2, 3, 32, 32))  # any deterministic weights will do
+    path = tmp_path / "teacher.safetensors"
+    zoo.save_weights(model, path)
+    return path
+
+
+def test_load_teacher_checks_its_label_set_and_names_what_it_expected(teacher_file, tmp_path):
+    kwargs = {"student_mean": torch.zeros(3), "student_std": torch.ones(3), "device": torch.device("cpu")}
+    teacher = load_teacher(str(teacher_file), num_classes=10, **kwargs)
+    assert teacher.sha256 == zoo.weights.file_sha256(teacher_file)
+    with pytest.raises(ValueError, match="predicts 10 classes; the student is trained on 100"):
+        load_teacher(str(teacher_file), num_classes=100, **kwargs)
+    with pytest.raises(ValueError, match="expected a zoo .safetensors file or NAME"):
+        load_teacher("no_such_model.cifar10", num_classes=10, **kwargs)
+    with pytest.raises(ValueError, match="expected a zoo .safetensors file or NAME"):
+        load_teacher(str(tmp_path / "missing.safetensors"), num_classes=10, **kwargs)
+    published = load_teacher("modern_gap_cnn.cifar10", num_classes=10, **kwargs)
+    assert published.sha256 == zoo.model_info("modern_gap_cnn").weights["cifar10"].sha256
+
+
+def test_weight_zero_trains_exactly_as_without_a_teacher_and_weight_one_differs(cifar10_dir, tmp_path, teacher_file):
+    plain = Trainer(_cfg(cifar10_dir, tmp_path, run_name="plain", epochs=1))
+    plain.fit()
+    muted = Trainer(_cfg(cifar10_dir, tmp_path, run_name="w0", epochs=1, teacher=str(teacher_file), distill_weight=0.0))
+    muted.fit()
+    taught = Trainer(
+        _cfg(cifar10_dir, tmp_path, run_name="w1", epochs=1, teacher=str(teacher_file), distill_weight=1.0)
+    )
+    taught.fit()
+    ref = _state(plain)
+    assert all(torch.equal(ref[k], v) for k, v in _state(muted).items())  # the teacher draws no random numbers
+    assert not all(torch.equal(ref[k], v) for k, v in _state(taught).items())
+    config = json.loads((tmp_path / "w1" / "run.json").read_text())["config"]
+    assert config["teacher"] == str(teacher_file) and config["distill_weight"] == 1.0
+
+
+def test_resume_with_a_teacher_is_exact_and_refuses_other_teacher_weights(cifar10_dir, tmp_path, teacher_file):
+    over = {"teacher": str(teacher_file), "distill_temperature": 2.0}
+    reference = Trainer(_cfg(cifar10_dir, tmp_path, run_name="ref", **over))
+    reference.fit()
+    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut", **over), callbacks=[_stop_at(0, 2)])
+    assert stopped.fit()["status"] == "interrupted"
+    ckpt, original = (tmp_path / "cut" / "checkpoint.safetensors").read_bytes(), teacher_file.read_bytes()
+    zoo.save_weights(zoo.create("modern_gap_cnn"), teacher_file)  # the file behind --teacher changed meanwhile
+    with pytest.raises(CheckpointError, match="resume with the same teacher weights"):
+        Trainer.resume(tmp_path / "cut")
+    assert (tmp_path / "cut" / "checkpoint.safetensors").read_bytes() == ckpt  # nothing was overwritten
+    teacher_file.write_bytes(original)
+    resumed = Trainer.resume(tmp_path / "cut")
+    assert resumed.fit()["status"] == "finished"
+    ref = _state(reference)
+    assert all(torch.equal(ref[k], v) for k, v in _state(resumed).items())
+
+
+def test_cli_teacher_flags(cifar10_dir, tmp_path, teacher_file, capsys):
+    argv = ["modern_gap_cnn", "--data-dir", str(cifar10_dir), "--no-download", "--out", str(tmp_path), "--name", "kd"]
+    tiny = ["--epochs", "1", "--batch-size", "16", "--no-progress", "--eval-batch-size", "16"]
+    assert main([*argv, *tiny, "--teacher", str(teacher_file), "--distill-weight", "0.7"]) == 0
+    out = capsys.readouterr().out
+    assert f"teacher {teacher_file} (weight 0.7, T 4.0)" in out
+    assert main([*argv, *tiny, "--teacher", str(teacher_file), "--distill-temperature", "0"]) == 1
+    assert "distill_temperature must be a number > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "knowledge distillation" in capsys.readouterr().out
