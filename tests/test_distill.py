@@ -58,7 +58,9 @@ def teacher_file(tmp_path):
 
 def test_load_teacher_checks_its_label_set_and_names_what_it_expected(teacher_file, tmp_path):
     kwargs = {"student_mean": torch.zeros(3), "student_std": torch.ones(3), "device": torch.device("cpu")}
+    before = torch.get_rng_state()
     teacher = load_teacher(str(teacher_file), num_classes=10, **kwargs)
+    assert torch.equal(torch.get_rng_state(), before)  # building it drew no numbers from the run's stream
     assert teacher.sha256 == zoo.weights.file_sha256(teacher_file)
     with pytest.raises(ValueError, match="predicts 10 classes; the student is trained on 100"):
         load_teacher(str(teacher_file), num_classes=100, **kwargs)

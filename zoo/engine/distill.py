@@ -28,7 +28,10 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 class Teacher(nn.Module):
-    """A frozen model that maps a batch normalised with the student's mean/std to its logits."""
+    """A frozen model that maps a batch normalised with the student's mean/std to its logits.
+
+    ``model`` is switched to eval mode and its BatchNorms are folded into its convs, in place.
+    """
 
     def __init__(
         self,
@@ -73,13 +76,17 @@ def load_teacher(
     device: torch.device,
     memory_format: torch.memory_format = torch.contiguous_format,
 ) -> Teacher:
-    """The teacher named by ``spec``: a zoo ``.safetensors`` file, or ``NAME[.TAG]`` of published weights."""
+    """The teacher named by ``spec``: a zoo ``.safetensors`` file, or ``NAME[.TAG]`` of published weights.
+
+    Building it leaves the global random state as it was: a run draws the same numbers with or without a teacher.
+    """
     try:
-        if spec.endswith(".safetensors") or Path(spec).is_file():
-            sha256, model = file_sha256(spec), load(spec)
-        else:
-            model = create(spec, pretrained=True)
-            sha256 = model.pretrained_cfg.get("sha256")
+        with torch.random.fork_rng(devices=[]):  # the model's random init before its weights load
+            if spec.endswith(".safetensors") or Path(spec).is_file():
+                sha256, model = file_sha256(spec), load(spec)
+            else:
+                model = create(spec, pretrained=True)
+                sha256 = model.pretrained_cfg.get("sha256")
     except (UnknownModelError, FileNotFoundError) as exc:
         raise ValueError(
             f"--teacher {spec!r}: expected a zoo .safetensors file or NAME[.TAG] of published weights "
