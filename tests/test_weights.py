@@ -12,7 +12,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 import zoo
-from zoo.weights import WeightsError, file_sha256, read_weights
+from zoo.weights import WeightsError, file_sha256, load_named, read_weights
 
 
 @pytest.fixture
@@ -150,8 +150,24 @@ def test_url_download_through_torch_hub_cache(saved, model, tmp_path, monkeypatc
         assert (tmp_path / "hub" / "checkpoints" / saved.name).is_file()
         with pytest.raises(WeightsError, match="could not download"):
             zoo.create("modern_gap_cnn", weights=f"http://127.0.0.1:{server.server_port}/missing.safetensors")
+        by_url, sha256 = load_named(url)  # what --teacher URL and zoo.eval URL resolve through
+        assert torch.equal(by_url.eval()(x), model(x)) and sha256 == file_sha256(saved)
     finally:
         server.shutdown()
+
+
+def test_load_named_takes_a_file_or_published_weights(saved, model):
+    x = torch.randn(1, 3, 32, 32)
+    expected = file_sha256(saved)
+    loaded, sha256 = load_named(str(saved))
+    assert torch.equal(loaded.eval()(x), model(x)) and sha256 == expected
+    bare = saved.rename(saved.with_suffix(""))  # an existing file is taken as a file whatever its name
+    loaded, sha256 = load_named(str(bare))
+    assert torch.equal(loaded.eval()(x), model(x)) and sha256 == expected
+    published, sha256 = load_named("modern_gap_cnn.cifar10")
+    assert sha256 == zoo.model_info("modern_gap_cnn").weights["cifar10"].sha256 == published.pretrained_cfg["sha256"]
+    with pytest.raises(zoo.UnknownModelError):
+        load_named("no_such_model")
 
 
 # ----------------------------------------------------------------------------------------- bad input

@@ -17,7 +17,7 @@ import torch
 from .data import DatasetNotFoundError, Split, load_cifar, load_folder_splits
 from .engine import CHOICES, evaluate, resolve_device, resolve_precision
 from .registry import UnknownModelError, create
-from .weights import WeightsError, load
+from .weights import WeightsError, load_named
 
 __all__ = ["build_parser", "evaluate_model", "main"]
 
@@ -126,12 +126,10 @@ def _plot_confusion(confusion: torch.Tensor, labels: Sequence[str], path: Path, 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.model.endswith(".safetensors"):
-            model = load(args.model)
-        elif args.weights:
+        if args.weights and not args.model.endswith(".safetensors"):
             model = create(args.model, weights=args.weights)
         else:
-            model = create(args.model, pretrained=True)
+            model, _ = load_named(args.model)
         split = _test_split(args.dataset, args.data_dir, args.download, model.pretrained_cfg["input_size"][1:])
     except (UnknownModelError, WeightsError, DatasetNotFoundError, FileNotFoundError) as exc:
         print(f"zoo.eval: error: {exc}", file=sys.stderr)

@@ -23,7 +23,7 @@ import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-__all__ = ["WeightsError", "file_sha256", "load", "load_weights", "read_weights", "save_weights"]
+__all__ = ["WeightsError", "file_sha256", "load", "load_named", "load_weights", "read_weights", "save_weights"]
 
 PathOrUrl = str | os.PathLike[str]
 _STRIP_PREFIXES = ("module.", "_orig_mod.")
@@ -342,3 +342,17 @@ def load(location: PathOrUrl, *, sha256: str | None = None, **kwargs: Any) -> nn
     load_state_dict_checked(model, tensors, source=str(location))
     _apply_header(model, meta)
     return model
+
+
+def load_named(spec: str) -> tuple[nn.Module, str | None]:
+    """``spec`` as the command line takes it: a zoo ``.safetensors`` file (path or URL) or ``NAME[.TAG]`` of
+    published weights. Returns the model with its weights and their sha256.
+    """
+    from .registry import create
+
+    if _is_url(spec):
+        spec = str(_download(spec, None, progress=True))
+    if spec.endswith(".safetensors") or Path(spec).is_file():
+        return load(spec), file_sha256(spec)
+    model = create(spec, pretrained=True)
+    return model, model.pretrained_cfg.get("sha256")

@@ -7,15 +7,13 @@ augmented batch, re-normalised to its own mean/std when they differ, in eval mod
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..fuse import fuse_bn
-from ..registry import UnknownModelError, create
-from ..weights import file_sha256, load
+from ..registry import UnknownModelError
+from ..weights import WeightsError, load_named
 
 __all__ = ["Teacher", "distillation_loss", "load_teacher"]
 
@@ -82,12 +80,8 @@ def load_teacher(
     """
     try:
         with torch.random.fork_rng(devices=[]):  # the model's random init before its weights load
-            if spec.endswith(".safetensors") or Path(spec).is_file():
-                sha256, model = file_sha256(spec), load(spec)
-            else:
-                model = create(spec, pretrained=True)
-                sha256 = model.pretrained_cfg.get("sha256")
-    except (UnknownModelError, FileNotFoundError) as exc:
+            model, sha256 = load_named(spec)
+    except (UnknownModelError, WeightsError, FileNotFoundError) as exc:
         raise ValueError(
             f"--teacher {spec!r}: expected a zoo .safetensors file or NAME[.TAG] of published weights "
             f"(python -m zoo.list --pretrained); {exc}"
