@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import zoo
 from zoo.list import load_speed, main, models_markdown
 
@@ -71,6 +73,26 @@ def test_model_speed_benchmark_unknown_model():
     script = ROOT / "benchmarks" / "model_speed.py"
     proc = subprocess.run([sys.executable, str(script), "--models", "no_such_model"], capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown model" in proc.stderr
+
+
+def test_precision_policy_benchmark_times_both_precisions():
+    script = ROOT / "benchmarks" / "precision_policy.py"
+    cmd = [sys.executable, str(script), "--models", "modern_gap_cnn", "--batch-size", "2", "--steps", "1"]
+    cmd += ["--rounds", "1"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| modern_gap_cnn |"))
+    fp32, bf16, ratio = (float(v) for v in row.split("|")[2:5])
+    assert fp32 > 0 and bf16 > 0 and ratio == pytest.approx(bf16 / fp32, rel=0.05, abs=0.02)
+    assert "--precision auto picks" in out
+    bad = subprocess.run([*cmd[:2], "--models", "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown model(s) nope" in bad.stderr
+
+
+def test_distill_overhead_benchmark_times_with_and_without_teacher():
+    script = ROOT / "benchmarks" / "distill_overhead.py"
+    cmd = [sys.executable, str(script), "--teacher", "resnet20.cifar10", "--batch-size", "2", "--steps", "1"]
+    out = subprocess.run([*cmd, "--rounds", "1"], check=True, capture_output=True, text=True).stdout
+    assert "| student alone |" in out and "| student + teacher resnet20.cifar10 |" in out
 
 
 def test_depthwise_precision_benchmark_compares_both_variants():
