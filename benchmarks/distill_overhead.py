@@ -1,9 +1,10 @@
 """What a teacher costs a training step (``python -m zoo.train STUDENT --teacher TEACHER``), side by side in one run.
 
-Times the engine's step (SGD, channels_last, ``--precision auto``) for the student alone and for the student
-plus a frozen teacher built the way the engine builds it (`zoo.engine.load_teacher`: eval mode, BatchNorm
-folded, no gradients) with the distillation loss, in interleaved rounds so both see the same machine state.
-Random inputs: data loading is the same for both and left out.
+Times SGD steps of a fresh student (`zoo.engine.throughput.bare_loop_images_per_s`: the engine's device,
+``--precision auto`` and channels_last) alone and with a frozen teacher built the way the engine builds it
+(`zoo.engine.load_teacher`: eval mode, BatchNorm folded, no gradients) plus the distillation loss, in
+interleaved rounds so both see the same machine state. Random inputs: data loading is the same for both and
+left out.
 
     python benchmarks/distill_overhead.py [--student resnet20] [--teacher resnet56.cifar10] [--batch-size 128]
 
@@ -14,36 +15,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
 
 import zoo
-from zoo.engine import autocast, distillation_loss, load_teacher, resolve_device, resolve_precision
-from zoo.engine.device import apply_training_precision_policy
-from zoo.engine.throughput import time_calls
-
-
-def training_step(
-    student: nn.Module, teacher: nn.Module | None, batch_size: int, dev: torch.device, amp: torch.dtype | None
-) -> Callable[[], None]:
-    """One SGD step of ``student`` on a fixed random batch, with the distillation term when ``teacher`` is set."""
-    opt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, nesterov=True)
-    x = torch.randn(batch_size, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch_size,), device=dev)
-
-    def step() -> None:
-        with autocast(dev, amp):
-            logits = student(x).float()
-            loss = nn.functional.cross_entropy(logits, y)
-            if teacher is not None:
-                loss = 0.5 * loss + 0.5 * distillation_loss(logits, teacher(x).float(), 4.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    return step
+from zoo.engine import load_teacher, resolve_device, resolve_precision
+from zoo.engine.device import precision_name
+from zoo.engine.throughput import bare_loop_images_per_s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,34 +36,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     dev = resolve_device(args.device)
-    amp = resolve_precision("auto", dev)
-    student = zoo.create(args.student).to(dev, memory_format=torch.channels_last).train()
-    apply_training_precision_policy(student, dev, amp)
-    cfg = student.pretrained_cfg
+    info = zoo.model_info(args.student)
     teacher = load_teacher(
         args.teacher,
-        num_classes=student.num_classes,
-        student_mean=torch.tensor(cfg["mean"]),
-        student_std=torch.tensor(cfg["std"]),
+        num_classes=info.num_classes,
+        student_mean=torch.tensor(info.mean),
+        student_std=torch.tensor(info.std),
         device=dev,
         memory_format=torch.channels_last,
     )
-    steps = {
-        "student alone": training_step(student, None, args.batch_size, dev, amp),
-        f"student + teacher {args.teacher}": training_step(student, teacher, args.batch_size, dev, amp),
-    }
-    speeds: dict[str, list[float]] = {name: [] for name in steps}
+    variants = {"student alone": None, f"student + teacher {args.teacher}": teacher}
+    speeds: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
-        for name, step in steps.items():
-            times = time_calls(step, dev, args.steps, 2, 0.0)
-            speeds[name].append(len(times) * args.batch_size / sum(times))
+        for name, with_teacher in variants.items():
+            torch.manual_seed(0)
+            speed = bare_loop_images_per_s(
+                zoo.create(args.student), args.batch_size, steps=args.steps, device=args.device, teacher=with_teacher
+            )
+            speeds[name].append(speed)
 
-    precision = "fp32" if amp is None else str(amp).removeprefix("torch.")
+    precision = precision_name(resolve_precision("auto", dev))
     print(f"{args.student}, batch {args.batch_size}, {dev}, {precision}, {torch.get_num_threads()} threads")
     print(f"median of {args.rounds} rounds of {args.steps} steps\n")
     print("| step | img/s | time / student alone |")
     print("| --- | --- | --- |")
-    base = statistics.median(next(iter(speeds.values())))
+    base = statistics.median(speeds["student alone"])
     for name, values in speeds.items():
         med = statistics.median(values)
         print(f"| {name} | {med:.1f} | {base / med:.2f} |")

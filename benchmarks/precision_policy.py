@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 import zoo
-from zoo.engine.device import cpu_supports_bf16, resolve_precision
+from zoo.engine.device import cpu_supports_bf16, precision_name, resolve_precision
 from zoo.engine.throughput import bare_loop_images_per_s
 
 PRECISIONS = ("fp32", "bf16")
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"unknown model(s) {', '.join(unknown)}; expected names from zoo.list_models()")
 
     cpu = torch.device("cpu")
-    auto = "bf16" if resolve_precision("auto", cpu) is torch.bfloat16 else "fp32"
+    auto = precision_name(resolve_precision("auto", cpu))
     units = "has bf16 units (AVX512-BF16 or AMX)" if cpu_supports_bf16() else "has no bf16 units"
     print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, {units}; --precision auto picks {auto}")
     print(f"torch {torch.__version__}, batch {args.batch_size}, {args.rounds} rounds of {args.steps} steps\n")

@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import zoo
 from zoo.data import Split, load_cifar
 from zoo.engine import Trainer, build_config, evaluate, resolve_precision
+from zoo.engine.device import precision_name
 
 
 class PilCifar(Dataset):
@@ -169,7 +170,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     peaks = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
     print(f"matmul peak here: bf16 {peaks['bf16'] / 1e12:.3f} TFLOP/s, fp32 {peaks['fp32'] / 1e12:.3f} TFLOP/s")
-    engine_precision = "bf16" if resolve_precision("auto", torch.device("cpu")) is torch.bfloat16 else "fp32"
+    engine_precision = precision_name(resolve_precision("auto", torch.device("cpu")))
     peak = peaks[engine_precision]  # the engine is measured against the peak of the precision it trains in
 
     rows = []

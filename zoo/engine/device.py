@@ -21,6 +21,7 @@ __all__ = [
     "cpu_supports_bf16",
     "fp32_strided_depthwise",
     "is_strided_depthwise",
+    "precision_name",
     "resolve_device",
     "resolve_precision",
     "tune_malloc",
@@ -82,6 +83,11 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     if device.type == "cpu" and cpu_supports_bf16():
         return torch.bfloat16
     return None
+
+
+def precision_name(dtype: torch.dtype | None) -> str:
+    """The ``--precision`` name of an autocast dtype from `resolve_precision` (``None`` is fp32)."""
+    return next(name for name, value in _PRECISIONS.items() if value == dtype)
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
