@@ -15,8 +15,11 @@ machine's matmul peak (measured here) in the precision the engine trains in (bf1
 from __future__ import annotations
 
 import argparse
+import itertools
+import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -60,13 +63,13 @@ def matmul_peak(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> floa
 
 
 def loader_loop(
-    model: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer, images: int, warmup: int = 5
+    model: nn.Module, loader: DataLoader, opt: torch.optim.Optimizer, images: int, warmup: int = 2
 ) -> float:
     """images/s of a plain DataLoader training loop (fp32), after ``warmup`` batches."""
     model.train()
     criterion = nn.CrossEntropyLoss()
     seen, start = 0, None
-    for i, (x, y) in enumerate(loader):
+    for i, (x, y) in enumerate(itertools.chain.from_iterable(itertools.repeat(loader))):  # epochs until timed
         if i == warmup:
             start, seen = time.perf_counter(), 0
         loss = criterion(model(x), y)
@@ -89,11 +92,11 @@ def conventional_loader(train: Split, mean, std) -> DataLoader:
     return DataLoader(PilCifar(train, tf), batch_size=256, shuffle=True, num_workers=2, persistent_workers=True)
 
 
-def engine_trainer(name: str, data_dir: str, **overrides) -> Trainer:
+def engine_trainer(name: str, data_dir: str, out: str, **overrides) -> Trainer:
     cfg = build_config(
         name,
         hints=zoo.model_info(name).recipe,
-        overrides={"data_dir": data_dir, "out": "/tmp/zoo-bench-runs", "progress": False, **overrides},
+        overrides={"data_dir": data_dir, "out": out, "progress": False, **overrides},
     )
     return Trainer(cfg, argv=["benchmarks/train_speed.py"])
 
@@ -102,10 +105,10 @@ def engine_speed(trainer: Trainer, images: int, warmup: int = 3) -> float:
     perm = torch.randperm(len(trainer.train_split))
     steps = max(1, images // trainer.cfg.batch_size)
     for i in range(warmup):
-        trainer._train_step(perm, 0, i)
+        trainer._train_step(perm, 0, i % trainer.steps_per_epoch)
     start = time.perf_counter()
     for i in range(warmup, warmup + steps):
-        trainer._train_step(perm, 0, i)
+        trainer._train_step(perm, i // trainer.steps_per_epoch, i % trainer.steps_per_epoch)
     return steps * trainer.cfg.batch_size / (time.perf_counter() - start)
 
 
@@ -119,7 +122,7 @@ def train_flops_per_image(model: nn.Module) -> float:
     return counter.get_total_flops() / 8
 
 
-def time_to_accuracy(name: str, data_dir: str, train: Split, test: Split) -> None:
+def time_to_accuracy(name: str, data_dir: str, out: str, train: Split, test: Split) -> None:
     """Notebook loop for one epoch vs the engine's defaults until they reach the notebook's accuracy."""
     torch.manual_seed(0)
     model = zoo.create(name)
@@ -145,7 +148,7 @@ def time_to_accuracy(name: str, data_dir: str, train: Split, test: Split) -> Non
             reached.update(acc=acc, steps=trainer.global_step)
             trainer.request_stop("target accuracy reached")
 
-    trainer = engine_trainer(name, data_dir, run_name="time-to-accuracy")
+    trainer = engine_trainer(name, data_dir, out, run_name="time-to-accuracy")
     trainer.callbacks.append(race)
     every = max(1, trainer.steps_per_epoch // 8)
     trainer.fit()
@@ -157,22 +160,28 @@ def time_to_accuracy(name: str, data_dir: str, train: Split, test: Split) -> Non
     print(f"time to the notebook's first-epoch accuracy: c/a = {train_time / notebook_time:.3f} (target <= 0.333)")
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--models", nargs="+", default=["modern_gap_cnn", "resnet20"])
     parser.add_argument("--images", type=int, default=10240, help="images timed per pipeline")
+    parser.add_argument("--matmul-size", type=int, default=2048, help="side of the square matmul that sets the peak")
     parser.add_argument("--time-to-accuracy", action="store_true", help="also run the time-to-accuracy race")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    unknown = [m for m in args.models if m not in zoo.list_models()]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; expected names from zoo.list_models()")
 
     train = load_cifar("cifar10", "train", args.data_dir, download=False)
     test = load_cifar("cifar10", "test", args.data_dir, download=False)
+    engine_dtype = resolve_precision("auto", torch.device("cpu"))
+    engine_precision = precision_name(engine_dtype)
+    # the engine is measured against the matmul peak of the precision it trains in
+    peak = matmul_peak(engine_dtype, n=args.matmul_size)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    peaks = {"bf16": matmul_peak(torch.bfloat16), "fp32": matmul_peak(torch.float32)}
-    print(f"matmul peak here: bf16 {peaks['bf16'] / 1e12:.3f} TFLOP/s, fp32 {peaks['fp32'] / 1e12:.3f} TFLOP/s")
-    engine_precision = precision_name(resolve_precision("auto", torch.device("cpu")))
-    peak = peaks[engine_precision]  # the engine is measured against the peak of the precision it trains in
+    print(f"{engine_precision} matmul peak here ({args.matmul_size}^2): {peak / 1e12:.3f} TFLOP/s")
 
+    out = tempfile.mkdtemp(prefix="zoo-train-speed-")  # the engine's run folders, removed at the end
     rows = []
     for name in args.models:
         torch.manual_seed(0)
@@ -188,7 +197,7 @@ def main() -> None:
             torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
             images=args.images,
         )
-        trainer = engine_trainer(name, args.data_dir)
+        trainer = engine_trainer(name, args.data_dir, out)
         c = engine_speed(trainer, args.images)
         flops = train_flops_per_image(zoo.create(name)) * c
         rows.append((name, a, b, c, flops))
@@ -210,8 +219,10 @@ def main() -> None:
         )
     if args.time_to_accuracy:
         print()
-        time_to_accuracy("modern_gap_cnn", args.data_dir, train, test)
+        time_to_accuracy("modern_gap_cnn", args.data_dir, out, train, test)
+    shutil.rmtree(out)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

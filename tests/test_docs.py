@@ -4,6 +4,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakedata import write_cifar10
+from scripts import load_script
 
 import zoo
 from zoo.list import load_speed, main, models_markdown
@@ -103,3 +105,17 @@ def test_depthwise_precision_benchmark_compares_both_variants():
     assert "engine policy / all bf16:" in out
     plain = subprocess.run([*cmd[:2], "--model", "resnet20"], check=True, capture_output=True, text=True).stdout
     assert "no strided depthwise conv" in plain
+
+
+def test_train_speed_benchmark_times_all_three_pipelines(tmp_path, capsys):
+    data = write_cifar10(tmp_path / "data", n_train=600, layouts=("py",))
+    script = ROOT / "benchmarks" / "train_speed.py"
+    cmd = [sys.executable, str(script), "--data-dir", str(data), "--models", "modern_gap_cnn", "--images", "128"]
+    out = subprocess.run([*cmd, "--matmul-size", "128"], check=True, capture_output=True, text=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| modern_gap_cnn |"))
+    a, b, c, c_a, c_b = (float(v) for v in row.split("|")[2:7])
+    assert min(a, b, c) > 0 and c_a == pytest.approx(c / a, rel=0.05) and c_b == pytest.approx(c / b, rel=0.05)
+    assert "matmul peak here" in out
+    with pytest.raises(SystemExit) as bad:  # in-process: a second interpreter costs seconds of imports
+        load_script(script).main(["--data-dir", str(data), "--models", "nope"])
+    assert bad.value.code == 2 and "unknown model(s) nope" in capsys.readouterr().err

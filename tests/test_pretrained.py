@@ -1,7 +1,6 @@
 """Shipped weights, model cards, the publishing pipeline, `python -m zoo.eval` and torch.hub."""
 
 import dataclasses
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from fakedata import write_cifar10
+from scripts import load_script
 
 import zoo
 from zoo import publish as publish_mod
@@ -102,16 +102,8 @@ def test_publish_names_a_distillation_teacher_by_its_hash(fake500, sandbox, tmp_
     assert f"| teacher | `{teacher}` (sha256 `{sha}`), distillation weight 0.5, temperature 4.0 |" in card
 
 
-def _load_script(path):
-    """Import a file that is not in a package (a benchmark, hubconf.py) under a private module name."""
-    spec = importlib.util.spec_from_file_location(f"script_under_test_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_verify_weights_agrees_with_a_fresh_card_and_catches_a_changed_one(tiny_run, fake500, sandbox, capsys):
-    verify = _load_script(ROOT / "benchmarks" / "verify_weights.py")
+    verify = load_script(ROOT / "benchmarks" / "verify_weights.py")
     entry = publish_mod.publish(tiny_run, "unittest", data_dir=str(fake500), data_note="fake data")
     info = zoo.model_info("modern_gap_cnn")
     spec = dataclasses.replace(info.weights["unittest"], file=str(sandbox / "pkg" / entry["file"]))  # absolute path
@@ -198,7 +190,7 @@ def test_eval_errors(tmp_path, capsys):
 def test_torch_hub_local(monkeypatch):
     model = torch.hub.load(str(ROOT), "resnet20", source="local", num_classes=5, trust_repo=True)
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 5)
-    hubconf = _load_script(ROOT / "hubconf.py")
+    hubconf = load_script(ROOT / "hubconf.py")
     assert all(callable(getattr(hubconf, name, None)) for name in zoo.list_models())
     for name, _ in SHIPPED[:1]:
         hub = torch.hub.load(str(ROOT), name, source="local", pretrained=True, trust_repo=True)
