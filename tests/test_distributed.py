@@ -25,6 +25,14 @@ def data(tmp_path_factory):
     return write_cifar10(tmp_path_factory.mktemp("ddpdata"), n_train=64, n_test=41, layouts=("bin",))
 
 
+@pytest.fixture(scope="module")
+def two_epochs(data, tmp_path_factory):
+    """One uninterrupted 2-epoch job on 2 ranks (run "two"), shared: each torchrun launch costs seconds."""
+    out = tmp_path_factory.mktemp("ddp-two")
+    torchrun("--data-dir", data, "--out", out, "--name", "two", "--epochs", "2")
+    return out
+
+
 def torchrun(*args, nproc=2, check=True):
     env = {
         **os.environ,
@@ -51,8 +59,8 @@ def _weights(out, name, rank):
     return load_file(str(out / f"{name}.rank{rank}.safetensors"))
 
 
-def test_ranks_agree_and_evaluation_counts_each_image_once(data, tmp_path):
-    torchrun("--data-dir", data, "--out", tmp_path, "--name", "two", "--epochs", "2")
+def test_ranks_agree_and_evaluation_counts_each_image_once(data, two_epochs):
+    tmp_path = two_epochs
     w0, w1 = _weights(tmp_path, "two", 0), _weights(tmp_path, "two", 1)
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # parameters and averaged BN statistics
     r0 = json.loads((tmp_path / "two.rank0.json").read_text())
@@ -102,12 +110,11 @@ def test_sync_bn_two_processes_match_one_process_with_the_global_batch(data, tmp
         assert torch.allclose(dist[key].to(value.dtype), value, atol=1e-5, rtol=1e-4), key
 
 
-def test_resume_under_torchrun_is_exact(data, tmp_path):
-    torchrun("--data-dir", data, "--out", tmp_path, "--name", "ref", "--epochs", "2")
+def test_resume_under_torchrun_is_exact(data, two_epochs, tmp_path):
     torchrun("--data-dir", data, "--out", tmp_path, "--name", "cut", "--epochs", "2", "--stop-after-epoch", "1")
     assert json.loads((tmp_path / "cut.rank1.json").read_text())["status"] == "interrupted"  # rank 1 stopped too
     torchrun("--data-dir", data, "--out", tmp_path, "--name", "cut", "--resume")
-    ref, res = _weights(tmp_path, "ref", 0), _weights(tmp_path, "cut", 0)
+    ref, res = _weights(two_epochs, "two", 0), _weights(tmp_path, "cut", 0)
     assert all(torch.equal(ref[k], res[k]) for k in ref)
 
 
