@@ -48,7 +48,7 @@ HIGH_LR = 10.0
 def budget(quick: bool) -> dict[str, Any]:
     """The fixed training budget of every cell (the subset is the same for every cell and seed)."""
     if quick:
-        return {"train": 256, "val": 64, "test": 128, "epochs": 1, "seeds": (0,), "batch_sizes": (8, 64),
+        return {"train": 128, "val": 32, "test": 64, "epochs": 1, "seeds": (0,), "batch_sizes": (8, 64),
                 "speed_batch": 16}  # fmt: skip
     return {"train": 8000, "val": 2000, "test": None, "epochs": 5, "seeds": (0, 1), "batch_sizes": (8, 256),
             "speed_batch": 128}  # fmt: skip
