@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -122,6 +121,20 @@ def train_flops_per_image(model: nn.Module) -> float:
     return counter.get_total_flops() / 8
 
 
+def three_pipelines(name: str, train: Split, data_dir: str, out: str, images: int) -> tuple[float, float, float]:
+    """images/s of (a) the notebook loop, (b) the conventional loop and (c) the engine, training ``name``."""
+    torch.manual_seed(0)
+    model = zoo.create(name)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    a = loader_loop(model, notebook_loader(train), opt, images=min(images, 4000))
+    info = zoo.model_info(name)
+    model = zoo.create(name)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    b = loader_loop(model, conventional_loader(train, info.mean, info.std), opt, images=images)
+    c = engine_speed(engine_trainer(name, data_dir, out), images)
+    return a, b, c
+
+
 def time_to_accuracy(name: str, data_dir: str, out: str, train: Split, test: Split) -> None:
     """Notebook loop for one epoch vs the engine's defaults until they reach the notebook's accuracy."""
     torch.manual_seed(0)
@@ -181,31 +194,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{engine_precision} matmul peak here ({args.matmul_size}^2): {peak / 1e12:.3f} TFLOP/s")
 
-    out = tempfile.mkdtemp(prefix="zoo-train-speed-")  # the engine's run folders, removed at the end
     rows = []
-    for name in args.models:
-        torch.manual_seed(0)
-        model = zoo.create(name)
-        a = loader_loop(
-            model, notebook_loader(train), torch.optim.Adam(model.parameters(), lr=1e-4), images=min(args.images, 4000)
-        )
-        info = zoo.model_info(name)
-        model = zoo.create(name)
-        b = loader_loop(
-            model,
-            conventional_loader(train, info.mean, info.std),
-            torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
-            images=args.images,
-        )
-        trainer = engine_trainer(name, args.data_dir, out)
-        c = engine_speed(trainer, args.images)
-        flops = train_flops_per_image(zoo.create(name)) * c
-        rows.append((name, a, b, c, flops))
-        print(
-            f"{name}: (a) {a:.0f} img/s  (b) {b:.0f} img/s  (c) {c:.0f} img/s  c/a {c / a:.2f}  c/b {c / b:.2f}  "
-            f"engine {flops / 1e9:.0f} GFLOP/s = {100 * flops / peak:.1f}% of the {engine_precision} matmul peak",
-            flush=True,
-        )
+    with tempfile.TemporaryDirectory(prefix="zoo-train-speed-") as out:  # the engine's run folders
+        for name in args.models:
+            a, b, c = three_pipelines(name, train, args.data_dir, out, args.images)
+            flops = train_flops_per_image(zoo.create(name)) * c
+            rows.append((name, a, b, c, flops))
+            print(
+                f"{name}: (a) {a:.0f} img/s  (b) {b:.0f} img/s  (c) {c:.0f} img/s  c/a {c / a:.2f}  c/b {c / b:.2f}  "
+                f"engine {flops / 1e9:.0f} GFLOP/s = {100 * flops / peak:.1f}% of the {engine_precision} matmul peak",
+                flush=True,
+            )
 
     print(
         "\n| model | (a) notebook img/s | (b) conventional img/s | (c) zoo engine img/s | c/a | c/b | "
@@ -219,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.time_to_accuracy:
         print()
-        time_to_accuracy("modern_gap_cnn", args.data_dir, out, train, test)
-    shutil.rmtree(out)
+        with tempfile.TemporaryDirectory(prefix="zoo-train-speed-") as out:
+            time_to_accuracy("modern_gap_cnn", args.data_dir, out, train, test)
     return 0
 
 
