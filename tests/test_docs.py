@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from fakedata import write_cifar10
-from scripts import load_script
+from script_loader import load_script
 
 import zoo
 from zoo.list import load_speed, main, models_markdown

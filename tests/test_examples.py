@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from fakedata import write_cifar10
-from scripts import load_script
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from fakedata import write_cifar10
-from scripts import load_script
+from script_loader import load_script
 
 import zoo
 from zoo import publish as publish_mod
