@@ -60,12 +60,11 @@ def _weights(out, name, rank):
 
 
 def test_ranks_agree_and_evaluation_counts_each_image_once(data, two_epochs):
-    tmp_path = two_epochs
-    w0, w1 = _weights(tmp_path, "two", 0), _weights(tmp_path, "two", 1)
+    w0, w1 = _weights(two_epochs, "two", 0), _weights(two_epochs, "two", 1)
     assert all(torch.equal(w0[k], w1[k]) for k in w0)  # parameters and averaged BN statistics
-    r0 = json.loads((tmp_path / "two.rank0.json").read_text())
+    r0 = json.loads((two_epochs / "two.rank0.json").read_text())
     assert r0["n"] == 41  # 41 test images over 2 ranks: 21 + 20, none padded, none twice
-    model = zoo.load(tmp_path / "two" / "last.safetensors").eval()  # written once, by rank 0
+    model = zoo.load(two_epochs / "two" / "last.safetensors").eval()  # written once, by rank 0
     test = load_cifar("cifar10", "test", data, download=False)
     single = evaluate(
         model,
@@ -76,7 +75,7 @@ def test_ranks_agree_and_evaluation_counts_each_image_once(data, two_epochs):
         channels_last=True,
     )
     assert single["top1"] == pytest.approx(r0["top1"]) and single["loss"] == pytest.approx(r0["loss"], rel=1e-5)
-    meta = json.loads((tmp_path / "two" / "run.json").read_text())
+    meta = json.loads((two_epochs / "two" / "run.json").read_text())
     assert meta["world_size"] == 2 and meta["result"]["status"] == "finished"
 
 
