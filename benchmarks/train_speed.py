@@ -164,7 +164,8 @@ def time_to_accuracy(name: str, data_dir: str, out: str, train: Split, test: Spl
     trainer = engine_trainer(name, data_dir, out, run_name="time-to-accuracy")
     trainer.callbacks.append(race)
     every = max(1, trainer.steps_per_epoch // 8)
-    trainer.fit()
+    trainer.fit()  # its stop line names a resumable run folder; this one is temporary and removed on return
+    print("(the race's run folder is a temporary one: it is removed when the benchmark returns)")
     train_time = trainer.train_time - eval_time
     print(
         f"(c) zoo engine defaults: {reached.get('acc', float('nan')):.2f}% after {train_time:.1f} s of training "
