@@ -142,6 +142,33 @@ def test_resuming_a_run_from_before_sessions_records_its_first_session(cifar10_d
     assert now["argv"] == ["second", "--resume"] and now["from"] == legacy["to"] and now["to"]["epoch"] == 2
 
 
+def test_a_resumed_run_may_change_where_it_runs_but_not_what_it_trains(cifar10_dir, tmp_path, capsys):
+    Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut"), callbacks=[_stop_at(0, 1)]).fit()
+    run = tmp_path / "cut"
+    before = (run / "run.json").read_text()
+    with pytest.raises(ValueError, match="epochs, lr cannot change"):
+        Trainer.resume(run, overrides={"lr": 1.0, "epochs": 9, "threads": 1})
+    with pytest.raises(SystemExit) as bad:
+        main(["--resume", str(run), "--epochs", "9", "--label-smoothing", "0.1", "--device", "cpu"])
+    assert bad.value.code == 2 and "--epochs, --label-smoothing: a resumed run keeps" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["modern_gap_cnn", "--resume", str(run)])
+    assert "give no MODEL" in capsys.readouterr().err
+    assert (run / "run.json").read_text() == before  # refused before anything was written
+
+    meta = json.loads(before)
+    meta["sessions"][-1]["precision"] = "bfloat16"  # as if the first session ran on a bf16 machine
+    (run / "run.json").write_text(json.dumps(meta))
+    rc = main(["--resume", str(run), "--eval-batch-size", "7", "--data-dir", str(cifar10_dir), "--precision", "fp32"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "resumed with a different precision (bfloat16 -> float32): the run continues, but not bit for bit" in out
+    after = json.loads((run / "run.json").read_text())
+    assert after["config"] == meta["config"] and after["config"]["eval_batch_size"] == 16  # the run's own config
+    assert after["sessions"][-1]["argv"][3:7] == ["--resume", str(run), "--eval-batch-size", "7"]  # its session's
+    assert read_weights(run / "last.safetensors")[1]["config"]["eval_batch_size"] == 7  # what the session ran with
+
+
 def test_git_commit_prefers_the_environment_for_copies_of_the_tree(monkeypatch):
     from zoo.engine import trainer
 

@@ -16,12 +16,21 @@ from typing import Any
 import torch
 
 from .data import DatasetNotFoundError
-from .engine import CHOICES, RECIPES, NonFiniteLossError, Trainer, build_config, load_config_file
+from .engine import (
+    CHOICES,
+    RECIPES,
+    RESUME_OVERRIDES,
+    NonFiniteLossError,
+    Trainer,
+    build_config,
+    load_config_file,
+)
 from .registry import UnknownModelError, model_info
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "resume_overrides"]
 
 _NOT_CONFIG = {"model", "recipe", "config", "resume", "norm_layer", "act_layer", "drop_rate", "model_kwargs"}
+_FLAGS = {"download": "--no-download", "run_name": "--name"}  # the flags whose name is not the field's
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="named recipe (default: the model's own hints from the registry)",
     )
     p.add_argument("--config", metavar="FILE", default=None, help="JSON/TOML file of TrainConfig fields")
-    p.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue the run in RUN_DIR")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        default=None,
+        help="continue the run in RUN_DIR as configured there; only the machine and output flags --data-dir, "
+        "--no-download, --device, --precision, --threads, --compile, --progress, --eval-batch-size, "
+        "--checkpoint-every and --tta may come with it (e.g. on another machine)",
+    )
 
     d = p.add_argument_group("data")
     d.add_argument("--dataset", help="cifar10 | cifar100 | folder:PATH (default: cifar10)")
@@ -193,13 +209,26 @@ def config_from_args(args: argparse.Namespace) -> tuple[Any, str]:
     return build_config(args.model, recipe=args.recipe, hints=hints, overrides=values), args.recipe
 
 
+def resume_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """The flags given with ``--resume``: machine and output ones only, the run's own config is fixed."""
+    given = {k: v for k, v in vars(args).items() if k not in ("recipe", "config", "resume")}
+    if "model" in given or args.config or args.recipe != "default":
+        parser.error("--resume RUN_DIR continues the run configured there: give no MODEL, --recipe or --config")
+    fixed = [k for k in given if k not in RESUME_OVERRIDES]
+    if fixed:
+        flags = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in fixed)
+        allowed = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in RESUME_OVERRIDES)
+        parser.error(f"{flags}: a resumed run keeps its configuration; with --resume only {allowed} can be given")
+    return given
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     argv_list = ["python", "-m", "zoo.train", *(sys.argv[1:] if argv is None else argv)]
     try:
         if args.resume:
-            trainer = Trainer.resume(args.resume, argv=argv_list)
+            trainer = Trainer.resume(args.resume, overrides=resume_overrides(parser, args), argv=argv_list)
         else:
             if not args.model:
                 parser.error("MODEL is required (or --resume RUN_DIR)")

@@ -1,7 +1,7 @@
 """The training engine: config and recipes, device/precision policy, trainer, distillation, checkpoints, metrics."""
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import CHOICES, RECIPES, TrainConfig, build_config, load_config_file
+from .config import CHOICES, RECIPES, RESUME_OVERRIDES, TrainConfig, build_config, load_config_file
 from .device import autocast, cpu_supports_bf16, resolve_device, resolve_precision, tune_malloc
 from .distill import Teacher, distillation_loss, load_teacher
 from .trainer import NonFiniteLossError, Trainer, evaluate, load_data
@@ -9,6 +9,7 @@ from .trainer import NonFiniteLossError, Trainer, evaluate, load_data
 __all__ = [
     "CHOICES",
     "RECIPES",
+    "RESUME_OVERRIDES",
     "CheckpointError",
     "NonFiniteLossError",
     "Teacher",

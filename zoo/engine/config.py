@@ -12,7 +12,7 @@ from typing import Any
 
 import tomllib
 
-__all__ = ["CHOICES", "RECIPES", "TrainConfig", "build_config", "load_config_file"]
+__all__ = ["CHOICES", "RECIPES", "RESUME_OVERRIDES", "TrainConfig", "build_config", "load_config_file"]
 
 # The allowed values of the TrainConfig fields that take one of a few; the CLIs use them as argparse choices.
 CHOICES: dict[str, tuple[Any, ...]] = {
@@ -151,6 +151,21 @@ class TrainConfig:
             raise ValueError("invalid training config: " + "; ".join(problems))
         return self
 
+
+# The fields a resumed run may change: where and how it runs (a new machine, its data folder), not what it trains.
+# Device, precision, threads and compile can change the floats, so such a run continues, but not bit for bit.
+RESUME_OVERRIDES: tuple[str, ...] = (
+    "data_dir",
+    "download",
+    "device",
+    "precision",
+    "threads",
+    "compile",
+    "progress",
+    "eval_batch_size",
+    "checkpoint_every",
+    "tta",
+)
 
 # Named recipes: partial configs. "default" means "the model's own hints from the registry".
 RECIPES: dict[str, dict[str, Any]] = {

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from ..data import (
 from ..registry import create, model_info
 from ..weights import save_weights
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .config import CHOICES, TrainConfig
+from .config import CHOICES, RESUME_OVERRIDES, TrainConfig
 from .device import apply_training_precision_policy, autocast, resolve_device, resolve_precision, tune_malloc
 from .distill import distillation_loss, load_teacher
 from .distributed import DistContext, convert_sync_batchnorm, init_distributed
@@ -407,15 +407,28 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------------- resume
     @classmethod
-    def resume(cls, run_dir: str | os.PathLike[str], **kwargs: Any) -> Trainer:
-        """Rebuild a trainer from ``run_dir/run.json`` and restore ``run_dir/checkpoint.safetensors``."""
+    def resume(
+        cls, run_dir: str | os.PathLike[str], *, overrides: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Trainer:
+        """Rebuild a trainer from ``run_dir/run.json`` and restore ``run_dir/checkpoint.safetensors``.
+
+        ``overrides`` may change the fields in `RESUME_OVERRIDES` (device, data folder, ...) for this process,
+        e.g. on another machine; what the run trains stays as run.json has it.
+        """
         run_dir = Path(run_dir)
+        overrides = dict(overrides or {})
+        fixed = sorted(set(overrides) - set(RESUME_OVERRIDES))
+        if fixed:
+            raise ValueError(
+                f"a resumed run keeps the configuration in its run.json: {', '.join(fixed)} cannot change (only "
+                f"{', '.join(RESUME_OVERRIDES)} can); start a new run to change them"
+            )
         run_json, ckpt = run_dir / "run.json", run_dir / "checkpoint.safetensors"
         if not run_json.is_file() or not ckpt.is_file():
             raise FileNotFoundError(f"cannot resume from {run_dir}: expected run.json and checkpoint.safetensors there")
         meta = json.loads(run_json.read_text())
         fields = {f.name for f in dataclasses.fields(TrainConfig)}
-        cfg = TrainConfig(**{k: v for k, v in meta["config"].items() if k in fields})
+        cfg = TrainConfig(**{**{k: v for k, v in meta["config"].items() if k in fields}, **overrides})
         for key in ("mean", "std"):
             if getattr(cfg, key) is not None:
                 setattr(cfg, key, tuple(getattr(cfg, key)))
@@ -564,6 +577,16 @@ class Trainer:
         self._past_sessions = past
         self._session = {**self._session_record(), "from": self._position()}
         self._write_run_json(sessions=self._sessions())
+
+    def _changes_since_last_session(self) -> list[str]:
+        """What this session changed, against the one before it, of what decides the floats."""
+        if not self._past_sessions or self._session is None:
+            return []
+        last, now = self._past_sessions[-1], self._session
+        machine = ("cpu", "threads", "device", "torch")
+        pairs = [(key, last.get("machine", {}).get(key), now["machine"][key]) for key in machine]
+        pairs += [(key, last.get(key), now[key]) for key in ("precision", "world_size")]
+        return [f"{key} ({old} -> {new})" for key, old, new in pairs if old is not None and old != new]
 
     def _sessions(self) -> list[dict[str, Any]]:
         """The sessions so far, this one ending where the run is now (empty before `fit` began one)."""
@@ -725,6 +748,12 @@ class Trainer:
         if self.teacher is not None:
             parts.append(f"teacher {cfg.teacher} (weight {cfg.distill_weight}, T {cfg.distill_temperature})")
         self._log(" | ".join([*parts, f"run {self.run_dir}"]))
+        changed = self._changes_since_last_session()
+        if changed:
+            self._log(
+                f"zoo.train: resumed with a different {', '.join(changed)}: the run continues, but not bit for bit "
+                "as it would have uninterrupted"
+            )
         previous = self._install_signal_handlers()
         try:
             while self.epoch < cfg.epochs:
