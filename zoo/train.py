@@ -209,6 +209,10 @@ def config_from_args(args: argparse.Namespace) -> tuple[Any, str]:
     return build_config(args.model, recipe=args.recipe, hints=hints, overrides=values), args.recipe
 
 
+def _flags(fields: Sequence[str]) -> str:
+    return ", ".join(_FLAGS.get(f, "--" + f.replace("_", "-")) for f in fields)
+
+
 def resume_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
     """The flags given with ``--resume``: machine and output ones only, the run's own config is fixed."""
     given = {k: v for k, v in vars(args).items() if k not in ("recipe", "config", "resume")}
@@ -216,8 +220,7 @@ def resume_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         parser.error("--resume RUN_DIR continues the run configured there: give no MODEL, --recipe or --config")
     fixed = [k for k in given if k not in RESUME_OVERRIDES]
     if fixed:
-        flags = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in fixed)
-        allowed = ", ".join(_FLAGS.get(k, "--" + k.replace("_", "-")) for k in RESUME_OVERRIDES)
+        flags, allowed = _flags(fixed), _flags(RESUME_OVERRIDES)
         parser.error(f"{flags}: a resumed run keeps its configuration; with --resume only {allowed} can be given")
     return given
 
