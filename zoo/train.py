@@ -33,6 +33,10 @@ _NOT_CONFIG = {"model", "recipe", "config", "resume", "norm_layer", "act_layer",
 _FLAGS = {"download": "--no-download", "run_name": "--name"}  # the flags whose name is not the field's
 
 
+def _flags(fields: Sequence[str]) -> str:
+    return ", ".join(_FLAGS.get(f, "--" + f.replace("_", "-")) for f in fields)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m zoo.train",
@@ -52,9 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN_DIR",
         default=None,
-        help="continue the run in RUN_DIR as configured there; only the machine and output flags --data-dir, "
-        "--no-download, --device, --precision, --threads, --compile, --progress, --eval-batch-size, "
-        "--checkpoint-every and --tta may come with it (e.g. on another machine)",
+        help=f"continue the run in RUN_DIR as configured there; only the machine and output flags "
+        f"{_flags(RESUME_OVERRIDES)} may come with it (e.g. on another machine)",
     )
 
     d = p.add_argument_group("data")
@@ -207,10 +210,6 @@ def config_from_args(args: argparse.Namespace) -> tuple[Any, str]:
     values["model_kwargs"] = model_kwargs
     hints = model_info(args.model).recipe
     return build_config(args.model, recipe=args.recipe, hints=hints, overrides=values), args.recipe
-
-
-def _flags(fields: Sequence[str]) -> str:
-    return ", ".join(_FLAGS.get(f, "--" + f.replace("_", "-")) for f in fields)
 
 
 def resume_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
