@@ -79,6 +79,18 @@ def test_cli_end_to_end(cifar10_dir, tmp_path, capsys):
     assert best.pretrained_cfg["metrics"]["selected_on"] == "test"
 
 
+def test_curves_leave_pyplot_and_the_backend_alone(tmp_path):
+    """Training in a notebook must not switch its matplotlib backend: curves.png is drawn without pyplot."""
+    code = (
+        "import sys; from zoo.engine.plots import plot_curves\n"
+        "rows = [dict(epoch=e, train_loss=1 / e, eval_loss=1 / e, train_acc=e, eval_acc=e) for e in (1, 2)]\n"
+        f"assert plot_curves(rows, {str(tmp_path / 'c.png')!r}, 'title')\n"
+        "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
 def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir, tmp_path):
     summary = Trainer(_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True)).fit()
     assert summary["best"]["selected_on"] == "val" and "val_top1" in summary and "test_top1" in summary
