@@ -55,7 +55,7 @@ def run_seed(args: argparse.Namespace, seed: int, overrides: dict[str, Any]) -> 
                 args.model,
                 recipe=args.recipe,
                 hints=zoo.model_info(args.model).recipe,
-                overrides={"data_dir": args.data_dir, "seed": seed, "progress": False, **overrides},
+                overrides={"data_dir": args.data_dir, "seed": seed, "progress": False, "plot": False, **overrides},
             )
             argv = ["python", "-m", "zoo.train", args.model, "--recipe", args.recipe, "--seed", str(seed)]
             for key, value in overrides.items():

@@ -95,7 +95,7 @@ def engine_trainer(name: str, data_dir: str, out: str, **overrides) -> Trainer:
     cfg = build_config(
         name,
         hints=zoo.model_info(name).recipe,
-        overrides={"data_dir": data_dir, "out": out, "progress": False, **overrides},
+        overrides={"data_dir": data_dir, "out": out, "progress": False, "plot": False, **overrides},
     )
     return Trainer(cfg, argv=["benchmarks/train_speed.py"])
 

@@ -101,6 +101,7 @@ def run_cell(cell: dict[str, Any], data_dir: str | None, quick: bool, work: Path
             "seed": cell["seed"],
             "model_kwargs": kwargs,
             "progress": False,
+            "plot": False,  # the cells' run folders are temporary
             "checkpoint_every": 10**6,
             "out": str(work),
             "run_name": cell_id(cell).replace("/", "_"),

@@ -49,6 +49,7 @@ def main() -> int:
                 "sync_bn": args.sync_bn,
                 "precision": "fp32",
                 "progress": False,
+                "plot": False,
                 "eval_batch_size": 8,
                 "download": False,
                 "lr": args.lr,

@@ -95,6 +95,7 @@ def test_sync_bn_two_processes_match_one_process_with_the_global_batch(data, tmp
             "batch_size": 16,
             "precision": "fp32",
             "progress": False,
+            "plot": False,
             "eval_batch_size": 8,
             "download": False,
             "lr": 0.01,

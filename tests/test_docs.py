@@ -29,6 +29,16 @@ def test_every_builtin_model_has_a_speed_measurement():
     assert not missing, f"measure them: python benchmarks/model_speed.py --models {' '.join(missing)} --json {SPEED}"
 
 
+def test_weights_page_names_every_flag_a_resume_takes():
+    from zoo.engine import RESUME_OVERRIDES
+    from zoo.train import _flags
+
+    text = " ".join((ROOT / "docs" / "weights.md").read_text().split())  # lines joined: a list may wrap
+    listed = text.split("With `--resume` go only the flags", 1)[1].split("zoo.engine.RESUME_OVERRIDES", 1)[0]
+    missing = [flag for flag in _flags(RESUME_OVERRIDES).split(", ") if f"`{flag}`" not in listed]
+    assert not missing, f"docs/weights.md's list of the flags --resume takes lacks {missing}"
+
+
 def test_list_cli(capsys):
     assert main(["resnet2*", "--max-params", "1e6"]) == 0
     out = capsys.readouterr().out

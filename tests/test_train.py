@@ -37,6 +37,7 @@ def _cfg(data_dir, out, **overrides):
         "epochs": 2,
         "batch_size": 16,
         "progress": False,
+        "plot": False,
         "eval_batch_size": 16,
         "download": False,
     }
@@ -171,8 +172,10 @@ def test_a_resumed_run_may_change_where_it_runs_but_not_what_it_trains(cifar10_d
     meta = json.loads(before)
     meta["sessions"][-1]["precision"] = "bfloat16"  # as if the first session ran on a bf16 machine
     (run / "run.json").write_text(json.dumps(meta))
-    rc = main(["--resume", str(run), "--eval-batch-size", "7", "--data-dir", str(cifar10_dir), "--precision", "fp32"])
-    assert rc == 0
+    assert not (run / "curves.png").exists()  # the first session ran with plot=False
+    argv = ["--resume", str(run), "--eval-batch-size", "7", "--data-dir", str(cifar10_dir), "--precision", "fp32"]
+    assert main([*argv, "--plot"]) == 0
+    assert (run / "curves.png").is_file()
     out = capsys.readouterr().out
     assert "resumed with a different precision (bfloat16 -> float32): the run continues, but not bit for bit" in out
     after = json.loads((run / "run.json").read_text())

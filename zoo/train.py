@@ -184,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--name", dest="run_name", help="run folder name (default: MODEL-DATE-TIME)")
     w.add_argument("--checkpoint-every", type=int, metavar="EPOCHS", help="checkpoint interval (default: 1)")
     w.add_argument("--progress", action=argparse.BooleanOptionalAction, help="tqdm progress bars (default: on)")
+    w.add_argument(
+        "--plot",
+        action=argparse.BooleanOptionalAction,
+        help="redraw curves.png after each epoch (default: on; needs matplotlib)",
+    )
     w.add_argument("--eval-batch-size", type=int, help="evaluation batch size (default: 1000)")
     w.add_argument(
         "--tta",

@@ -86,6 +86,7 @@ class TrainConfig:
     run_name: str | None = None
     checkpoint_every: int = 1  # epochs
     progress: bool = True
+    plot: bool = True  # redraw curves.png after each epoch
     eval_batch_size: int = 1000
     tta: int = 0  # also report the final test accuracy with TTA: 1 = mirror, 2 = mirror + 1-pixel translations
 
@@ -162,6 +163,7 @@ RESUME_OVERRIDES: tuple[str, ...] = (
     "threads",
     "compile",
     "progress",
+    "plot",
     "eval_batch_size",
     "checkpoint_every",
     "tta",

@@ -815,7 +815,7 @@ class Trainer:
             )
         if self.epoch % cfg.checkpoint_every == 0 or self.epoch == cfg.epochs:
             self.save_checkpoint()
-        if self.dist.is_main:
+        if self.dist.is_main and cfg.plot:
             plot_curves(self.metrics.rows, self.run_dir / "curves.png", title=f"{cfg.model} on {cfg.dataset}")
 
     def _finish(self, eval_name: str) -> dict[str, Any]:
