@@ -272,6 +272,8 @@ def test_missing_data_offline_is_a_clear_cli_error(tmp_path, capsys):
         ({"flip_mode": "sometimes"}, "flip_mode must be one of random, alternate"),
         ({"std": (0.2, 0.0, 0.2)}, "std must be None or one finite number per channel, each > 0"),
         ({"mean": (0.5, 0.5), "std": (0.5, 0.5, 0.5)}, "mean and std must have one value per channel"),
+        ({"ema": "false"}, "ema must be true or false, got 'false'"),
+        ({"plot": 0}, "plot must be true or false, got 0"),
     ],
 )
 def test_out_of_range_config_is_a_clear_error(override, message):

@@ -113,6 +113,9 @@ class TrainConfig:
                 ok = bool(test(v))
             need(ok, name, expected + (" or None" if optional else ""))
 
+        for f in dataclasses.fields(self):  # a config file's "false" or 0 would otherwise switch a flag on
+            if f.type == "bool":
+                need(isinstance(getattr(self, f.name), bool), f.name, "true or false")
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "lookahead_every"):
             count(name, 1)
         for name in ("crop", "cutout", "val_split", "data_init"):
