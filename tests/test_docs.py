@@ -107,6 +107,18 @@ def test_precision_policy_benchmark_times_both_precisions(capsys):
     assert bad.value.code == 2 and "unknown model(s) nope" in capsys.readouterr().err
 
 
+def test_compile_speed_benchmark_times_eager_and_compiled_steps(capsys):
+    compile_speed = benchmark("compile_speed")
+    argv = ["--models", "modern_gap_cnn", "--batch-size", "2", "--steps", "1", "--rounds", "1", "--backend", "eager"]
+    assert compile_speed.main(argv) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| modern_gap_cnn |"))
+    eager, compiled, ratio, first = (float(v) for v in row.split("|")[2:6])
+    assert eager > 0 and compiled > 0 and first > 0 and ratio == pytest.approx(compiled / eager, rel=0.05, abs=0.02)
+    with pytest.raises(SystemExit) as bad:
+        compile_speed.main(["--models", "nope"])
+    assert bad.value.code == 2 and "unknown model(s) nope" in capsys.readouterr().err
+
+
 def test_distill_overhead_benchmark_times_with_and_without_teacher(capsys):
     argv = ["--teacher", "resnet20.cifar10", "--batch-size", "2", "--steps", "1", "--rounds", "1"]
     assert benchmark("distill_overhead").main(argv) == 0

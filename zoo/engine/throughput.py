@@ -13,7 +13,7 @@ import torch.nn as nn
 from .device import apply_training_precision_policy, autocast, resolve_device, resolve_precision
 from .distill import distillation_loss
 
-__all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls"]
+__all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls", "training_step"]
 
 
 def _sync(dev: torch.device) -> None:
@@ -38,6 +38,48 @@ def time_calls(
     return times
 
 
+def training_step(
+    model: nn.Module,
+    batch_size: int,
+    *,
+    device: str = "auto",
+    momentum: float = 0.9,
+    precision: str = "auto",
+    precision_policy: bool = True,
+    teacher: nn.Module | None = None,
+    compile: str | None = None,
+) -> tuple[Callable[[], None], torch.device]:
+    """One SGD step on a fixed random 32x32 batch with the engine's device, precision and channels_last policy.
+
+    Returns the step (call it to train) and the device. ``model`` is moved there and trained in place: pass a
+    fresh one. ``precision_policy=False`` leaves out `apply_training_precision_policy`. With a ``teacher`` (a
+    `Teacher` on that device) each step adds the engine's distillation term (weight 0.5, T 4). ``compile``
+    names a ``torch.compile`` backend ("inductor" is what ``--compile`` uses) to wrap the model in: the first
+    call compiles.
+    """
+    dev = resolve_device(device)
+    amp = resolve_precision(precision, dev)
+    model = model.to(dev, memory_format=torch.channels_last).train()
+    if precision_policy:
+        apply_training_precision_policy(model, dev, amp)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum, nesterov=True)
+    forward = torch.compile(model, backend=compile) if compile else model
+    x = torch.randn(batch_size, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,), device=dev)
+
+    def step() -> None:
+        with autocast(dev, amp):
+            logits = forward(x).float()
+            loss = nn.functional.cross_entropy(logits, y)
+            if teacher is not None:
+                loss = 0.5 * loss + 0.5 * distillation_loss(logits, teacher(x), 4.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step, dev
+
+
 def bare_loop_images_per_s(
     model: nn.Module,
     batch_size: int,
@@ -51,31 +93,19 @@ def bare_loop_images_per_s(
     precision_policy: bool = True,
     teacher: nn.Module | None = None,
 ) -> float:
-    """images/s of SGD steps on random 32x32 inputs with the engine's device, precision and channels_last policy.
+    """images/s of `training_step` calls: at least ``steps`` of them and at least ``seconds``, after ``warmup``.
 
-    Times at least ``steps`` steps and at least ``seconds``. ``model`` is moved to the device and trained in
-    place: pass a fresh one. ``precision_policy=False`` leaves out `apply_training_precision_policy`. With a
-    ``teacher`` (a `Teacher` on that device) each step adds the engine's distillation term (weight 0.5, T 4).
+    ``model`` is trained in place: pass a fresh one. The keywords are `training_step`'s.
     """
-    dev = resolve_device(device)
-    amp = resolve_precision(precision, dev)
-    model = model.to(dev, memory_format=torch.channels_last).train()
-    if precision_policy:
-        apply_training_precision_policy(model, dev, amp)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum, nesterov=True)
-    x = torch.randn(batch_size, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch_size,), device=dev)
-
-    def step() -> None:
-        with autocast(dev, amp):
-            logits = model(x).float()
-            loss = nn.functional.cross_entropy(logits, y)
-            if teacher is not None:
-                loss = 0.5 * loss + 0.5 * distillation_loss(logits, teacher(x), 4.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    step, dev = training_step(
+        model,
+        batch_size,
+        device=device,
+        momentum=momentum,
+        precision=precision,
+        precision_policy=precision_policy,
+        teacher=teacher,
+    )
     times = time_calls(step, dev, steps, warmup, seconds)
     return len(times) * batch_size / sum(times)
 
