@@ -42,6 +42,8 @@ def test_teacher_maps_the_students_normalisation_to_its_own_and_stays_frozen():
     assert torch.allclose(out, own, atol=1e-4)  # BatchNorm folded: equal up to rounding
     assert not any(p.requires_grad for p in teacher.parameters())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in teacher.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the caller's model: untouched
+    assert all(p.requires_grad for p in model.parameters())
     plain = Teacher(model, student_mean=(0.4, 0.5, 0.6), student_std=(0.2, 0.25, 0.3))
     assert plain.same_norm  # nothing to map
 

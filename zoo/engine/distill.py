@@ -7,6 +7,8 @@ augmented batch, re-normalised to its own mean/std when they differ, in eval mod
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,7 +30,8 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 class Teacher(nn.Module):
     """A frozen model that maps a batch normalised with the student's mean/std to its logits.
 
-    ``model`` is switched to eval mode and its BatchNorms are folded into its convs, in place.
+    The teacher is a copy of ``model`` in eval mode with its BatchNorms folded into its convs; ``model`` itself
+    is left as it was.
     """
 
     def __init__(
@@ -40,7 +43,7 @@ class Teacher(nn.Module):
         sha256: str | None = None,
     ) -> None:
         super().__init__()
-        self.model = fuse_bn(model.eval()).requires_grad_(False)
+        self.model = fuse_bn(copy.deepcopy(model).eval()).requires_grad_(False)
         self.sha256 = sha256
         cfg = getattr(model, "pretrained_cfg", None) or {}
 
