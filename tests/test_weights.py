@@ -132,6 +132,18 @@ def test_num_classes_change_reinitialises_classifier_only(saved, model):
     assert ft.head.fc.out_features == 3
 
 
+def test_in_chans_change_adapts_the_input_conv(saved, model):
+    with pytest.warns(UserWarning, match=r"features\.0\.conv\.weight adapted from 3 to 1 input channels"):
+        gray = zoo.create("modern_gap_cnn", weights=saved, in_chans=1).eval()
+    x = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():  # summed weights: on a grey image the same function as the RGB net on its copies
+        torch.testing.assert_close(gray(x), model(x.expand(-1, 3, -1, -1)), atol=1e-4, rtol=1e-4)
+    with pytest.warns(UserWarning, match="from 3 to 4 input channels"):
+        four = zoo.create("modern_gap_cnn", weights=saved, in_chans=4)
+    assert four.features[0].conv.weight.shape[1] == 4
+    assert torch.equal(four.features[1].conv.weight, model.features[1].conv.weight)
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

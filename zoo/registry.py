@@ -391,7 +391,8 @@ def create(
     ``model_name`` may carry a weight tag (``"resnet20.cifar10"``, which implies ``pretrained=True``).
     ``weights`` is a safetensors path or URL. With ``num_classes`` different from the weights', the
     classifier is re-initialised (fine-tuning) and every other tensor loads. ``num_classes=0`` builds the
-    model without a classifier (timm's convention: ``forward`` returns the pooled features).
+    model without a classifier (timm's convention: ``forward`` returns the pooled features). With ``in_chans``
+    different from the weights', the input conv is adapted as timm does (summed for 1 channel, else repeated).
     """
     from .weights import load_weights  # weights imports the registry; keep the import one-way at load time
 

@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 from safetensors import safe_open
 from safetensors.torch import save_file
+from timm.models import adapt_input_conv
 
 __all__ = ["WeightsError", "file_sha256", "load", "load_named", "load_weights", "read_weights", "save_weights"]
 
@@ -232,6 +233,14 @@ def _classifier_differs(state: Mapping[str, torch.Tensor], target: Mapping[str, 
     return weight.shape[1] == model_weight.shape[1] and weight.shape[0] != model_weight.shape[0]
 
 
+def _input_conv_differs(weight: torch.Tensor, model_weight: torch.Tensor | None, in_chans: int) -> bool:
+    """True for a conv weight that reads the image: the model's takes ``in_chans`` channels, the file's others."""
+    if model_weight is None or weight.ndim != 4 or model_weight.ndim != 4:
+        return False
+    same_elsewhere = weight.shape[0] == model_weight.shape[0] and weight.shape[2:] == model_weight.shape[2:]
+    return same_elsewhere and model_weight.shape[1] == in_chans != weight.shape[1]
+
+
 def load_state_dict_checked(
     model: nn.Module, state: Mapping[str, torch.Tensor], *, strict: bool = True, source: str = "weights"
 ) -> None:
@@ -252,6 +261,17 @@ def load_state_dict_checked(
         )
         state = {k: v for k, v in state.items() if not k.startswith(head)}
         target = {k: v for k, v in target.items() if not k.startswith(head)}
+
+    in_chans = getattr(model, "in_chans", None)
+    inputs = [k for k in state if isinstance(in_chans, int) and _input_conv_differs(state[k], target.get(k), in_chans)]
+    if inputs:
+        warnings.warn(
+            f"{source}: {_listing(inputs)} adapted from {state[inputs[0]].shape[1]} to {in_chans} input channels "
+            "(timm's adapt_input_conv: summed for 1 channel, else repeated and rescaled)",
+            UserWarning,
+            stacklevel=3,
+        )
+        state = {**state, **{k: adapt_input_conv(in_chans, state[k]) for k in inputs}}
 
     missing = [k for k in target if k not in state]
     unexpected = [k for k in state if k not in target]
