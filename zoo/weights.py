@@ -263,7 +263,9 @@ def load_state_dict_checked(
         target = {k: v for k, v in target.items() if not k.startswith(head)}
 
     in_chans = getattr(model, "in_chans", None)
-    inputs = [k for k in state if isinstance(in_chans, int) and _input_conv_differs(state[k], target.get(k), in_chans)]
+    inputs = []
+    if isinstance(in_chans, int):
+        inputs = [k for k in state if _input_conv_differs(state[k], target.get(k), in_chans)]
     if inputs:
         warnings.warn(
             f"{source}: {_listing(inputs)} adapted from {state[inputs[0]].shape[1]} to {in_chans} input channels "
