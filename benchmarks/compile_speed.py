@@ -1,6 +1,6 @@
 """What ``--compile`` buys a training run on this machine: eager vs ``torch.compile`` SGD steps, side by side.
 
-For each model this builds two identical setups (`zoo.engine.throughput.training_step`: the engine's device,
+For each model this builds two identical setups (`_throughput.training_step`: the engine's device,
 precision and channels_last policy; one with the model wrapped in ``torch.compile`` as ``--compile`` does),
 times the first compiled step (the compilation a run pays once), then times both in interleaved rounds so
 they see the same machine state. ``compiled / eager`` above 1 means ``--compile`` trains faster; the
@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from unittest import mock
 
 import torch
+from _throughput import time_calls, training_step
 
 import zoo
 from zoo.engine.device import precision_name, resolve_device, resolve_precision
-from zoo.engine.throughput import time_calls, training_step
 
 TRAIN_IMAGES = 50_000  # CIFAR-10's training split: one epoch, for the break-even column
 

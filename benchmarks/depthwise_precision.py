@@ -22,10 +22,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
+from _throughput import bare_loop_images_per_s, time_calls
 
 import zoo
 from zoo.engine.device import is_strided_depthwise
-from zoo.engine.throughput import bare_loop_images_per_s, time_calls
 
 
 def conv_ms(conv: nn.Conv2d, shape: tuple[int, ...], dtype: torch.dtype) -> float:

@@ -18,11 +18,11 @@ import statistics
 from collections.abc import Sequence
 
 import torch
+from _throughput import bare_loop_images_per_s
 
 import zoo
 from zoo.engine import load_teacher, resolve_device, resolve_precision
 from zoo.engine.device import precision_name
-from zoo.engine.throughput import bare_loop_images_per_s
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,10 +15,10 @@ import copy
 import statistics
 
 import torch
+from _throughput import time_calls
 
 import zoo
 from zoo.engine import cpu_supports_bf16
-from zoo.engine.throughput import time_calls
 
 
 def measure(model: torch.nn.Module, channels_last: bool, bf16: bool, seconds: float) -> tuple[float, float]:

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _throughput import bare_loop_images_per_s, inference_images_per_s
 
 import zoo
 from zoo.engine import resolve_device, tune_malloc
-from zoo.engine.throughput import bare_loop_images_per_s, inference_images_per_s
 from zoo.engine.trainer import machine_info
 
 _SAME_MACHINE = ("cpu", "threads", "torch")

@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from _throughput import bare_loop_images_per_s
 
 import zoo
 from zoo.engine.device import cpu_supports_bf16, precision_name, resolve_precision
-from zoo.engine.throughput import bare_loop_images_per_s
 
 PRECISIONS = ("fp32", "bf16")
 

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _throughput import bare_loop_images_per_s
 from train_speed import matmul_peak, train_flops_per_image
 
 import zoo
 from zoo.engine import RECIPES, Trainer, build_config
-from zoo.engine.throughput import bare_loop_images_per_s
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

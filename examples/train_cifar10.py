@@ -25,4 +25,4 @@ cfg = build_config(
 summary = Trainer(cfg, argv=["examples/train_cifar10.py"]).fit()
 print(summary)
 model = zoo.load(f"{summary['run_dir']}/last.safetensors")  # the weights, rebuilt from their header
-print(model.pretrained_cfg["metrics"])
+print(model.zoo_cfg["metrics"])

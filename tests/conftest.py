@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from fakedata import write_cifar10, write_cifar100
 
+from zoo.engine import Trainer, build_config
+
 
 @pytest.fixture(scope="session")
 def cifar10_dir(tmp_path_factory) -> Path:
@@ -26,3 +28,26 @@ def cifar10_py_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def cifar100_dir(tmp_path_factory) -> Path:
     return write_cifar100(tmp_path_factory.mktemp("cifar100"))
+
+
+@pytest.fixture(scope="session")
+def fake500(tmp_path_factory):
+    return write_cifar10(tmp_path_factory.mktemp("fake500"), n_train=80, n_test=500, layouts=("bin",))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(fake500, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    cfg = build_config(
+        "modern_gap_cnn",
+        overrides={
+            "data_dir": str(fake500),
+            "out": str(out),
+            "run_name": "r",
+            "epochs": 1,
+            "batch_size": 16,
+            "progress": False,
+        },
+    )
+    Trainer(cfg, argv=["python", "-m", "zoo.train", "modern_gap_cnn"]).fit()
+    return out / "r"

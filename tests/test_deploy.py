@@ -63,8 +63,8 @@ def test_export_cli_writes_each_format(tmp_path):
         )
         assert out.stat().st_size > 0
     fused = zoo.load(tmp_path / "out.safetensors")
-    assert fused.pretrained_cfg["fused"] and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
-    assert export_main(["nope_net", "--format", "onnx"]) == 1
+    assert fused.zoo_cfg["fused"] and not any(isinstance(m, nn.BatchNorm2d) for m in fused.modules())
+    assert export_main(["nope_net", "--format", "onnx"]) == 2
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ def test_predict_json_and_errors_do_not_stop_other_images(images, tmp_path, caps
     paths = [str(images[k]) for k in ("png", "missing", "jpg", "broken", "gray")]
     rc = predict_main(["modern_gap_cnn", "--weights", str(weights), *paths, "--json", "--top-k", "3"])
     captured = capsys.readouterr()
-    assert rc == 1
+    assert rc == 2
     results = json.loads(captured.out)
     assert [("error" in r) for r in results] == [False, True, False, True, False]
     assert "no such file" in results[1]["error"] and "not a readable image" in results[3]["error"]

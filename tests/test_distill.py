@@ -112,7 +112,7 @@ def test_cli_teacher_flags(cifar10_dir, tmp_path, teacher_file, capsys):
     assert main([*argv, *tiny, "--teacher", str(teacher_file), "--distill-weight", "0.7"]) == 0
     out = capsys.readouterr().out
     assert f"teacher {teacher_file} (weight 0.7, T 4.0)" in out
-    assert main([*argv, *tiny, "--teacher", str(teacher_file), "--distill-temperature", "0"]) == 1
+    assert main([*argv, *tiny, "--teacher", str(teacher_file), "--distill-temperature", "0"]) == 2
     assert "distill_temperature must be a number > 0" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -40,7 +40,7 @@ def test_train_example_runs(cifar10_dir, tmp_path):
     assert "'status': 'finished'" in out.stdout and "test_top1" in out.stdout
 
 
-STUDY = ROOT / "examples" / "normalization_study.py"
+STUDY = ROOT / "benchmarks" / "normalization_study.py"
 
 
 def test_normalization_study_quick(tmp_path, capsys):
@@ -68,5 +68,5 @@ def test_normalization_page_is_generated_from_its_data(tmp_path):
         [sys.executable, str(STUDY), "--report-only", "--out", str(tmp_path)], check=True, capture_output=True
     )
     assert (tmp_path / "normalization.md").read_text() == (ROOT / "docs" / "normalization.md").read_text(), (
-        "docs/normalization.md is stale: run python examples/normalization_study.py --report-only"
+        "docs/normalization.md is stale: run python benchmarks/normalization_study.py --report-only"
     )

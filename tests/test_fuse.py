@@ -39,7 +39,7 @@ def test_fused_outputs_match_and_no_foldable_bn_remains(name):
     zoo.fuse_bn(model)
     assert (model(x) - ref).abs().max() <= 1e-4
     assert foldable_batchnorms(model) == []
-    assert model.pretrained_cfg["fused"] is True
+    assert model.zoo_cfg["fused"] is True
 
 
 def test_the_detector_sees_foldable_pairs_before_fusion():
@@ -67,12 +67,14 @@ def test_fused_weights_round_trip(tmp_path):
     path = tmp_path / "fused.safetensors"
     zoo.save_weights(model, path)
     rebuilt = zoo.load(path)
-    assert rebuilt.pretrained_cfg["fused"] and torch.equal(rebuilt(x), model(x))
+    assert rebuilt.zoo_cfg["fused"] and torch.equal(rebuilt(x), model(x))
     other = zoo.fuse_bn(zoo.create("resnet20").eval())
     zoo.load_weights(other, path)
     assert torch.equal(other(x), model(x))
+    by_name = zoo.create("resnet20", weights=path)  # the header says fused: the model is built fused
+    assert by_name.zoo_cfg["fused"] and torch.equal(by_name(x), model(x))
     with pytest.raises(WeightsError, match="BatchNorm-fused weights but the model is not fused"):
-        zoo.create("resnet20", weights=path)
+        zoo.load_weights(zoo.create("resnet20"), path)
 
 
 def test_groupnorm_is_not_folded():

@@ -71,13 +71,13 @@ def test_cli_end_to_end(cifar10_dir, tmp_path, capsys):
     assert set(rows[0]) >= {"train_loss", "train_acc", "eval_loss", "eval_acc", "lr", "images_per_s"}
     assert (run / "metrics.csv").read_text().splitlines()[0].startswith("epoch,train_loss")
     model = zoo.load(run / "last.safetensors")
-    assert model.pretrained_cfg["metrics"]["test_top1"] == pytest.approx(meta["result"]["test_top1"])
+    assert model.zoo_cfg["metrics"]["test_top1"] == pytest.approx(meta["result"]["test_top1"])
     with safe_open(str(run / "last.safetensors"), "pt") as f:
         header = f.metadata()
     assert json.loads(header["recipe"]) == "default" and json.loads(header["seed"]) == 0
     assert "zoo.train" in json.loads(header["command"]) and json.loads(header["data"]) == "CIFAR-10"
     best = zoo.create("modern_gap_cnn", weights=run / "best.safetensors")
-    assert best.pretrained_cfg["metrics"]["selected_on"] == "test"
+    assert best.zoo_cfg["metrics"]["selected_on"] == "test"
 
 
 def test_curves_leave_pyplot_and_the_backend_alone(tmp_path, monkeypatch):
@@ -100,7 +100,7 @@ def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir
     summary = Trainer(_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True)).fit()
     assert summary["best"]["selected_on"] == "val" and "val_top1" in summary and "test_top1" in summary
     assert 0 <= summary["test_top1_tta"] <= 100
-    assert zoo.load(tmp_path / "v" / "last.safetensors").pretrained_cfg["metrics"]["test_top1_tta"] == pytest.approx(
+    assert zoo.load(tmp_path / "v" / "last.safetensors").zoo_cfg["metrics"]["test_top1_tta"] == pytest.approx(
         summary["test_top1_tta"]
     )
     rows = [json.loads(line) for line in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
@@ -253,7 +253,7 @@ def test_non_finite_loss_stops_with_epoch_and_step(cifar10_dir, tmp_path):
 def test_missing_data_offline_is_a_clear_cli_error(tmp_path, capsys):
     rc = main(["modern_gap_cnn", "--data-dir", str(tmp_path / "empty"), "--no-download", "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert rc == 1 and "cifar10 not found in" in err and "data_batch_1.bin" in err
+    assert rc == 2 and "cifar10 not found in" in err and "data_batch_1.bin" in err
 
 
 @pytest.mark.parametrize(
@@ -289,7 +289,7 @@ def test_config_errors_come_before_data_is_read_or_anything_is_written(tmp_path,
     argv = ["modern_gap_cnn", "--data-dir", str(tmp_path / "empty"), "--no-download", "--out", str(tmp_path / "runs")]
     rc = main([*argv, "--epochs", "0", "--batch-size", "0", "--weight-decay", "-1"])
     err = capsys.readouterr().err
-    assert rc == 1 and "not found" not in err  # the config is checked first, not the (missing) data
+    assert rc == 2 and "not found" not in err  # the config is checked first, not the (missing) data
     for text in ("epochs must be", "batch_size must be", "weight_decay must be"):  # every problem at once
         assert text in err
     assert not (tmp_path / "runs").exists()
@@ -306,7 +306,7 @@ def test_unknown_or_missing_device(monkeypatch, cifar10_dir, tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown device 'tpu'"):
         resolve_device("tpu")
     rc = main(["modern_gap_cnn", "--data-dir", str(cifar10_dir), "--device", "cuda", "--out", str(tmp_path)])
-    assert rc == 1 and "CUDA is not available" in capsys.readouterr().err
+    assert rc == 2 and "CUDA is not available" in capsys.readouterr().err
     assert resolve_device("auto").type in {"cpu", "mps"}
 
 

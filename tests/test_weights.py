@@ -12,7 +12,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 import zoo
-from zoo.weights import WeightsError, file_sha256, load_named, read_weights
+from zoo.weights import WeightsError, file_sha256, read_weights
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_load_rebuilds_from_header_alone(model, saved):
     rebuilt = zoo.load(saved).eval()
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(rebuilt(x), model(x))
-    assert rebuilt.pretrained_cfg["metrics"] == {"top1": 61.3}
+    assert rebuilt.zoo_cfg["metrics"] == {"top1": 61.3}
 
 
 def test_preprocessing_travels_in_the_header(model, tmp_path):
@@ -149,7 +149,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def test_url_download_through_torch_hub_cache(saved, model, tmp_path, monkeypatch):
+def test_url_download_into_the_cache(saved, model, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=saved.parent))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -159,27 +159,27 @@ def test_url_download_through_torch_hub_cache(saved, model, tmp_path, monkeypatc
         other = zoo.create("modern_gap_cnn", weights=url).eval()
         x = torch.randn(1, 3, 32, 32)
         assert torch.equal(other(x), model(x))
-        assert (tmp_path / "hub" / "checkpoints" / saved.name).is_file()
+        assert [p.name for p in (tmp_path / "hub" / "zoo" / "weights").glob("*/*")] == [saved.name]
         with pytest.raises(WeightsError, match="could not download"):
             zoo.create("modern_gap_cnn", weights=f"http://127.0.0.1:{server.server_port}/missing.safetensors")
-        by_url, sha256 = load_named(url)  # what --teacher URL and zoo.eval URL resolve through
-        assert torch.equal(by_url.eval()(x), model(x)) and sha256 == file_sha256(saved)
+        by_url = zoo.resolve_model(url)  # what --teacher URL and zoo.eval URL resolve through
+        assert torch.equal(by_url.eval()(x), model(x)) and by_url.pretrained_cfg["url"] == url
     finally:
         server.shutdown()
 
 
-def test_load_named_takes_a_file_or_published_weights(saved, model):
+def test_resolve_model_takes_a_file_or_published_weights(saved, model):
     x = torch.randn(1, 3, 32, 32)
     expected = file_sha256(saved)
-    loaded, sha256 = load_named(str(saved))
-    assert torch.equal(loaded.eval()(x), model(x)) and sha256 == expected
+    loaded = zoo.resolve_model(str(saved))
+    assert torch.equal(loaded.eval()(x), model(x)) and loaded.zoo_cfg["sha256"] == expected
     bare = saved.rename(saved.with_suffix(""))  # an existing file is taken as a file whatever its name
-    loaded, sha256 = load_named(str(bare))
-    assert torch.equal(loaded.eval()(x), model(x)) and sha256 == expected
-    published, sha256 = load_named("modern_gap_cnn.cifar10")
-    assert sha256 == zoo.model_info("modern_gap_cnn").weights["cifar10"].sha256 == published.pretrained_cfg["sha256"]
+    loaded = zoo.resolve_model(str(bare))
+    assert torch.equal(loaded.eval()(x), model(x)) and loaded.zoo_cfg["sha256"] == expected
+    published = zoo.resolve_model("modern_gap_cnn.cifar10")
+    assert published.zoo_cfg["sha256"] == zoo.model_info("modern_gap_cnn").weights["cifar10"].sha256
     with pytest.raises(zoo.UnknownModelError):
-        load_named("no_such_model")
+        zoo.resolve_model("no_such_model")
 
 
 # ----------------------------------------------------------------------------------------- bad input

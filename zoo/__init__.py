@@ -4,28 +4,20 @@
 >>> model = zoo.create("modern_gap_cnn")
 """
 
-__version__ = "0.1.0"
-
 from . import deploy, layers, models
+from ._factory import create, load, resolve_model
+from ._version import __version__
+from .errors import UnknownModelError, WeightsError, ZooError
 from .fuse import fuse_bn
-from .registry import (
-    ModelInfo,
-    UnknownModelError,
-    WeightSpec,
-    create,
-    is_model,
-    list_models,
-    load_plugins,
-    model_info,
-    register_model,
-)
-from .weights import WeightsError, load, load_weights, save_weights
+from .registry import ModelInfo, WeightSpec, is_model, list_models, load_plugins, model_info, register_model
+from .weights import load_weights, save_weights
 
 __all__ = [
     "ModelInfo",
     "UnknownModelError",
     "WeightSpec",
     "WeightsError",
+    "ZooError",
     "__version__",
     "create",
     "deploy",
@@ -39,5 +31,6 @@ __all__ = [
     "model_info",
     "models",
     "register_model",
+    "resolve_model",
     "save_weights",
 ]

@@ -10,6 +10,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .data.folder import read_image
+from .errors import DataError
+
 __all__ = ["export_onnx", "export_program", "load_image", "predict_images"]
 
 
@@ -49,17 +52,8 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | Non
 
 def load_image(path: str | os.PathLike[str], cfg: dict[str, Any]) -> torch.Tensor:
     """An image file as the normalised ``(C, H, W)`` float tensor the model expects (resized to its input)."""
-    from PIL import Image, UnidentifiedImageError
-
     c, h, w = cfg.get("input_size", (3, 32, 32))
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB" if c == 3 else "L").resize((w, h), Image.BILINEAR)
-            x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).view(h, w, c).permute(2, 0, 1)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
+    x = torch.from_numpy(read_image(path, (h, w), c))
     mean = torch.tensor(cfg.get("mean", (0.5,) * c)).view(c, 1, 1)
     std = torch.tensor(cfg.get("std", (0.5,) * c)).view(c, 1, 1)
     return (x.float() / 255 - mean) / std
@@ -77,7 +71,7 @@ def predict_images(model: nn.Module, paths: Sequence[str | os.PathLike[str]], to
         try:
             good.append((i, load_image(path, cfg)))
             results.append({"image": str(path)})
-        except (FileNotFoundError, ValueError) as exc:
+        except DataError as exc:
             results.append({"image": str(path), "error": str(exc)})
     if good:
         probs = model(torch.stack([x for _, x in good])).float().softmax(1)

@@ -40,7 +40,7 @@ def fuse_bn(model: nn.Module) -> nn.Module:
         fold = getattr(module, "fold_bn", None)
         if callable(fold):
             fold()
-    cfg = getattr(model, "pretrained_cfg", None)
+    cfg = getattr(model, "zoo_cfg", None)
     if isinstance(cfg, dict):
         cfg["fused"] = True
     return model

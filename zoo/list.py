@@ -1,85 +1,52 @@
-"""``python -m zoo.list``: the registered models as a terminal table, markdown (docs/models.md) or JSON."""
+"""``python -m zoo.list``: the registered models as a terminal table, a markdown table or JSON."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
-from .registry import list_models, model_info
+from ._cli import number, run
+from .registry import list_models, model_info, safe_counts
 
-__all__ = ["load_speed", "main", "models_markdown"]
-
-DOCS_HEADER = """# Models
-
-Generated from the registry by `python -m zoo.list --format markdown --builtin --speed docs/data/model_speed.json
---output docs/models.md`; `tests/test_docs.py` fails when this file is stale. Parameters are for 10 classes;
-MACs are one 32x32 forward pass, counted by `torch.utils.flop_counter`. Accuracy is CIFAR-10 top-1 on the test
-split of the data named in each weight's card (`python -m zoo.eval NAME.TAG` re-measures it).
-"""
-
-SPEED_NOTE = """
-CPU images/s, measured by `python benchmarks/model_speed.py --json docs/data/model_speed.json` on {cpu},
-{threads} threads, torch {torch}, on {date}: *infer* is eval-mode batches of 256 with BatchNorm folded into the
-convs, channels_last and bf16 autocast (the deployment path, docs/deploy.md); *train* is bare SGD steps at the
-batch size of the model's recipe (in brackets) with the engine's precision policy, an upper bound for
-`python -m zoo.train NAME` on that machine. A model without a measurement shows `-`.
-"""
+__all__ = ["build_parser", "main", "markdown_table", "model_rows"]
 
 
-def load_speed(path: str | Path) -> dict[str, Any]:
-    """A results file of ``benchmarks/model_speed.py``: ``{"machine": {...}, "date": ..., "models": {name: {...}}}``."""
-    data = json.loads(Path(path).read_text())
-    if not isinstance(data, dict) or not {"machine", "date", "models"} <= data.keys():
-        raise ValueError(f"{path}: expected the JSON that benchmarks/model_speed.py writes (machine, date, models)")
-    return data
-
-
-def _speed_cols(entry: Mapping[str, Any] | None) -> dict[str, str]:
-    if entry is None:
-        return {"CPU infer img/s": "-", "CPU train img/s": "-"}
-    return {
-        "CPU infer img/s": f"{entry['infer_images_per_s']:,.0f}",
-        "CPU train img/s": f"{entry['train_images_per_s']:,.0f} ({entry['train_batch_size']})",
-    }
-
-
-def _rows(names: Sequence[str], links: bool = False, speed: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+def model_rows(names: Sequence[str], *, card_links: bool = False) -> list[dict[str, str]]:
+    """One row per model: family, size, cost, weights and their top-1; a plugin model that fails to build is
+    reported (a warning) and left out, the others stay."""
     rows = []
     for name in names:
         info = model_info(name)
+        counts = safe_counts(info)
+        if counts is None:
+            continue
         top1 = [f"{spec.metrics['top1']:.2f}" for spec in info.weights.values() if "top1" in spec.metrics]
-        tags = [f"[{t}](cards/{name}.{t}.md)" if links and s.card else t for t, s in info.weights.items()]
+        tags = [f"[{t}](cards/{name}.{t}.md)" if card_links and s.card else t for t, s in info.weights.items()]
         rows.append(
             {
                 "model": name,
                 "family": info.family,
-                "params": f"{info.params / 1e6:.3f} M",
-                "MACs": f"{info.macs / 1e6:.1f} M",
+                "params": f"{counts[0] / 1e6:.3f} M",
+                "MACs": f"{counts[1] / 1e6:.1f} M",
                 "weights": ", ".join(tags) or "-",
                 "top-1 %": ", ".join(top1) or "-",
-                **({} if speed is None else _speed_cols(speed["models"].get(name))),
                 "paper": info.paper,
             }
         )
     return rows
 
 
-def models_markdown(names: Sequence[str], speed: Mapping[str, Any] | None = None) -> str:
-    """The docs/models.md page for ``names``, with CPU speed columns from ``speed`` (see `load_speed`)."""
-    rows = _rows(names, links=True, speed=speed)
+def markdown_table(rows: Sequence[dict[str, str]]) -> str:
+    """A markdown table of ``rows`` (dicts with the same keys, in column order)."""
     cols = list(rows[0]) if rows else []
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join(" --- " for _ in cols) + "|"]
-    lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
-    note = "" if speed is None else SPEED_NOTE.format(date=speed["date"], **speed["machine"])
-    return DOCS_HEADER + note + "\n" + "\n".join(lines) + "\n"
+    return "\n".join([*lines, *("| " + " | ".join(r[c] for c in cols) + " |" for r in rows)]) + "\n"
 
 
-def _text_table(names: Sequence[str], speed: Mapping[str, Any] | None = None) -> str:
-    rows = [{k: v for k, v in r.items() if k != "paper"} for r in _rows(names, speed=speed)]
+def _text_table(rows: Sequence[dict[str, str]]) -> str:
+    rows = [{k: v for k, v in r.items() if k != "paper"} for r in rows]
     if not rows:
         return "no models match"
     cols = list(rows[0])
@@ -96,20 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("pattern", nargs="*", default=["*"], help="fnmatch patterns, e.g. 'resnet*'")
     filters = parser.add_argument_group("filters")
     filters.add_argument("--pretrained", action="store_true", help="only models with published weights")
-    filters.add_argument("--max-params", type=float, default=None, help="parameter budget, e.g. 1e6")
-    filters.add_argument("--max-macs", type=float, default=None, help="MAC budget at 32x32, e.g. 100e6")
+    filters.add_argument("--max-params", type=number(0), default=None, help="parameter budget, e.g. 1e6")
+    filters.add_argument("--max-macs", type=number(0), default=None, help="MAC budget at 32x32, e.g. 100e6")
     filters.add_argument("--builtin", action="store_true", help="leave out plugin models")
     output = parser.add_argument_group("output")
     output.add_argument("--format", choices=["table", "markdown", "json"], default="table")
-    output.add_argument(
-        "--speed", type=Path, default=None, help="add CPU images/s columns from this benchmarks/model_speed.py JSON"
-    )
-    output.add_argument("--output", type=Path, default=None, help="write to this file instead of stdout")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _main(args: argparse.Namespace) -> int:
     names = list_models(
         args.pattern,
         source="zoo" if args.builtin else None,
@@ -118,23 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.pretrained:
         names = [n for n in names if model_info(n).weights]
-    try:
-        speed = None if args.speed is None else load_speed(args.speed)
-    except (OSError, ValueError) as err:
-        print(f"zoo.list: --speed: {err}", file=sys.stderr)
-        return 2
+    rows = model_rows(names)
     if args.format == "markdown":
-        text = models_markdown(names, speed)
+        sys.stdout.write(markdown_table(rows))
     elif args.format == "json":
-        text = json.dumps([model_info(n).to_dict() for n in names], indent=2) + "\n"
+        kept = {r["model"] for r in rows}  # a plugin whose builder fails is reported and left out
+        sys.stdout.write(json.dumps([model_info(n).to_dict() for n in names if n in kept], indent=2) + "\n")
     else:
-        text = _text_table(names, speed) + "\n"
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-    else:
-        sys.stdout.write(text)
+        sys.stdout.write(_text_table(rows) + "\n")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run("zoo.list", lambda: _main(args))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import difflib
 import fnmatch
 import functools
 import importlib.metadata
+import json
 import os
 import re
 import threading
@@ -24,41 +25,27 @@ from typing import Any, TypeVar
 import torch
 import torch.nn as nn
 
+from .data.constants import CIFAR10_MEAN, CIFAR10_STD
+from .errors import PluginError, UnknownModelError
+
 __all__ = [
-    "CIFAR10_CLASSES",
-    "CIFAR10_MEAN",
-    "CIFAR10_STD",
     "ModelInfo",
     "PluginError",
     "UnknownModelError",
     "WeightSpec",
     "attach_published_weights",
-    "create",
     "is_model",
     "list_models",
     "load_plugins",
     "model_info",
     "register_model",
+    "safe_counts",
     "split_model_name",
 ]
 
 ENTRY_POINT_GROUP = "zoo.models"
-CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR10_STD = (0.2470, 0.2435, 0.2616)
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 B = TypeVar("B", bound=Callable[..., nn.Module])
-
-
-class UnknownModelError(KeyError, ValueError):
-    """A model name (or weight tag) that is not registered."""
-
-    def __str__(self) -> str:  # KeyError would print the message quoted
-        return str(self.args[0])
-
-
-class PluginError(RuntimeError):
-    """A plugin tried something the registry forbids (e.g. replacing a registered name)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +57,7 @@ class WeightSpec:
     url: str | None = None
     sha256: str | None = None
     num_classes: int = 10
-    label_names: tuple[str, ...] = CIFAR10_CLASSES
+    label_names: tuple[str, ...] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     recipe: str | None = None
     card: str | None = None  # docs/cards/<name>.md
@@ -120,19 +107,6 @@ class ModelInfo:
         """Multiply-accumulates of one forward pass at ``input_size``, from ``torch.utils.flop_counter``."""
         return self._counts[1]
 
-    def default_cfg(self) -> dict[str, Any]:
-        """The ``pretrained_cfg`` a model built without weights carries."""
-        return {
-            "architecture": self.name,
-            "input_size": self.input_size,
-            "mean": self.mean,
-            "std": self.std,
-            "num_classes": self.num_classes,
-            "label_names": CIFAR10_CLASSES if self.num_classes == 10 else None,
-            "recipe": dict(self.recipe),
-            "tag": None,
-        }
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (used by ``python -m zoo.list --json`` and the docs generator)."""
         return {
@@ -149,6 +123,23 @@ class ModelInfo:
             "default_tag": self.default_tag,
             "recipe": self.recipe,
         }
+
+
+def safe_counts(info: ModelInfo) -> tuple[int, int] | None:
+    """``(params, macs)`` of ``info``; ``None``, with a warning, when a plugin's builder fails (third-party code
+    must not break listing the other models). A built-in model that fails to build is a bug and raises."""
+    try:
+        return info.params, info.macs
+    except Exception as exc:
+        if info.source == "zoo":
+            raise
+        warnings.warn(
+            f"zoo plugin model {info.name!r} ({info.source}) failed to build and was skipped: "
+            f"{type(exc).__name__}: {exc}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
 
 
 def count_params_and_macs(builder: Callable[..., nn.Module], input_size: tuple[int, int, int]) -> tuple[int, int]:
@@ -277,8 +268,6 @@ MANIFEST = Path(__file__).parent / "pretrained" / "manifest.json"
 
 def attach_published_weights(manifest: str | os.PathLike[str] = MANIFEST) -> None:
     """Attach the weights listed in the package's manifest (file, pinned sha256, metrics) to their models."""
-    import json
-
     path = Path(manifest)
     if not path.is_file():
         return
@@ -366,71 +355,14 @@ def list_models(
             continue
         if source is not None and info.source != source:
             continue
-        if max_params is not None and info.params > max_params:
-            continue
-        if max_macs is not None and info.macs > max_macs:
-            continue
+        if max_params is not None or max_macs is not None:
+            counts = safe_counts(info)
+            if counts is None or (max_params is not None and counts[0] > max_params):
+                continue
+            if max_macs is not None and counts[1] > max_macs:
+                continue
         if pretrained is True:
             out.extend(f"{name}.{tag}" for tag in info.weights)
         elif pretrained is None or not info.weights:
             out.append(name)
     return sorted(out, key=_natural_key)
-
-
-def create(
-    model_name: str,
-    *,
-    pretrained: bool = False,
-    weights: str | os.PathLike[str] | None = None,
-    num_classes: int | None = None,
-    in_chans: int | None = None,
-    **kwargs: Any,
-) -> nn.Module:
-    """Build a registered model by name, optionally with weights.
-
-    ``model_name`` may carry a weight tag (``"resnet20.cifar10"``, which implies ``pretrained=True``).
-    ``weights`` is a safetensors path or URL. With ``num_classes`` different from the weights', the
-    classifier is re-initialised (fine-tuning) and every other tensor loads. ``num_classes=0`` builds the
-    model without a classifier (timm's convention: ``forward`` returns the pooled features). With ``in_chans``
-    different from the weights', the input conv is adapted as timm does (summed for 1 channel, else repeated).
-    """
-    from .weights import load_weights  # weights imports the registry; keep the import one-way at load time
-
-    for arg, value, low in (("num_classes", num_classes, 0), ("in_chans", in_chans, 1)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-            raise ValueError(f"{arg} must be an integer >= {low}, got {value!r}")
-    name, tag = split_model_name(model_name)
-    info = model_info(name)
-    spec = None
-    if tag is not None or pretrained:
-        tag = tag or info.default_tag
-        if tag is None:
-            raise UnknownModelError(
-                f"model {name!r} has no pretrained weights; models with weights: "
-                f"{', '.join(list_models(pretrained=True)) or 'none yet'}"
-            )
-        if tag not in info.weights:
-            raise UnknownModelError(f"model {name!r} has no weights tagged {tag!r}; available: {', '.join(info.tags)}")
-        spec = info.weights[tag]
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    elif spec is not None:
-        kwargs["num_classes"] = spec.num_classes
-    if in_chans is not None:
-        kwargs["in_chans"] = in_chans
-
-    model = info.builder(**kwargs)
-    cfg = info.default_cfg()
-    cfg["num_classes"] = getattr(model, "num_classes", cfg["num_classes"])
-    if cfg["num_classes"] != 10:
-        cfg["label_names"] = None
-    cfg["model_kwargs"] = dict(kwargs)
-    model.pretrained_cfg = cfg
-    if spec is not None:
-        load_weights(model, spec.location, sha256=spec.sha256)
-        cfg.update(tag=spec.tag, metrics=dict(spec.metrics), recipe_name=spec.recipe, sha256=spec.sha256)
-        if cfg["num_classes"] == spec.num_classes:
-            cfg["label_names"] = spec.label_names
-    if weights is not None:
-        load_weights(model, weights)
-    return model

@@ -17,13 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..registry import CIFAR10_CLASSES
+from ..errors import ConfigError, DataError, DatasetNotFoundError
+from .constants import CIFAR10_CLASSES
 
 __all__ = ["CIFAR_DATASETS", "DatasetNotFoundError", "Split", "default_data_dir", "find_cifar", "load_cifar"]
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """The data set is neither on disk nor downloadable."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ def _layout(root: Path, spec: CifarSpec) -> tuple[str, Path] | None:
 def find_cifar(name: str, data_dir: str | os.PathLike[str] | None = None, *, download: bool = True) -> tuple[str, Path]:
     """Locate (or download) an official CIFAR layout; return ``("bin" | "py", folder)``."""
     if name not in CIFAR_DATASETS:
-        raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(CIFAR_DATASETS)}")
+        raise ConfigError(f"unknown data set {name!r}; expected one of {', '.join(CIFAR_DATASETS)}")
     spec = CIFAR_DATASETS[name]
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     found = _layout(root, spec)
@@ -154,18 +151,34 @@ class _CifarUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR file (only arrays allowed)")
 
 
+_PIXELS = 3 * 32 * 32
+
+
 def _read_py(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
-    with open(path, "rb") as f:
-        batch = _CifarUnpickler(f, encoding="bytes").load()
-    data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return data, np.asarray(batch[label_key.encode()], dtype=np.int64)
+    expected = f"expected a CIFAR python batch: a dict with b'data' (N x {_PIXELS} uint8) and b'{label_key}' (N ints)"
+    try:
+        with open(path, "rb") as f:
+            batch = _CifarUnpickler(f, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as exc:  # what a damaged pickle raises
+        raise DataError(f"{path} is truncated or not a CIFAR file ({type(exc).__name__}: {exc}); {expected}") from None
+    if not isinstance(batch, dict) or b"data" not in batch or label_key.encode() not in batch:
+        raise DataError(f"{path}: {expected}")
+    data, labels = np.asarray(batch[b"data"]), np.asarray(batch[label_key.encode()])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _PIXELS or labels.shape != (len(data),):
+        raise DataError(f"{path}: data {data.dtype} {data.shape} and {len(labels)} labels; {expected}")
+    if not len(data):
+        raise DataError(f"{path} holds no images; {expected}")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
 def _read_bin(path: Path, label_bytes: int) -> tuple[np.ndarray, np.ndarray]:
     raw = np.fromfile(path, dtype=np.uint8)
-    record = label_bytes + 3 * 32 * 32
-    if raw.size % record:
-        raise ValueError(f"{path} is not a CIFAR binary file: size {raw.size} is not a multiple of {record}")
+    record = label_bytes + _PIXELS
+    if raw.size == 0 or raw.size % record:
+        raise DataError(
+            f"{path} is truncated or not a CIFAR binary file: {raw.size} bytes, expected a non-zero multiple of "
+            f"{record} ({label_bytes} label byte(s) + {_PIXELS} pixels per image)"
+        )
     raw = raw.reshape(-1, record)
     return raw[:, label_bytes:].reshape(-1, 3, 32, 32), raw[:, label_bytes - 1].astype(np.int64)
 
@@ -199,7 +212,7 @@ def _load_cached(name: str, split: str, kind: str, folder: str) -> Split:
     images = torch.from_numpy(np.ascontiguousarray(np.concatenate([p[0] for p in parts])))
     labels = torch.from_numpy(np.concatenate([p[1] for p in parts]))
     if labels.numel() and (labels.min() < 0 or labels.max() >= spec.num_classes):
-        raise ValueError(f"{folder}: labels outside 0..{spec.num_classes - 1}; is this really {name}?")
+        raise DataError(f"{folder}: labels outside 0..{spec.num_classes - 1}; is this really {name}?")
     return Split(images, labels, _class_names(kind, Path(folder), spec))
 
 
@@ -208,6 +221,6 @@ def load_cifar(
 ) -> Split:
     """One split (``"train"`` or ``"test"``) of CIFAR-10/100 as uint8 NCHW images, decoded once per process."""
     if split not in {"train", "test"}:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
     kind, folder = find_cifar(name, data_dir, download=download)
     return _load_cached(name, split, kind, str(folder.resolve()))

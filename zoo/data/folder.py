@@ -8,19 +8,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cifar import DatasetNotFoundError, Split
+from ..errors import DataError, DatasetNotFoundError
+from .cifar import Split
 
-__all__ = ["IMAGE_EXTENSIONS", "load_folder", "load_folder_splits"]
+__all__ = ["IMAGE_EXTENSIONS", "load_folder", "load_folder_splits", "read_image"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def read_image(path: str | os.PathLike[str], size: tuple[int, int], channels: int = 3) -> np.ndarray:
+    """An image file as uint8 ``(channels, H, W)``, resized (bilinear) to ``size``; a `DataError` names the file.
+
+    16-bit greyscale (PNG ``I;16``) is scaled down by its bit depth; Pillow's own conversion would clip it at 255
+    and turn every mid-grey white. Pillow's decompression-bomb limit stays on: such a file is an error.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            if im.mode.startswith("I;16") or im.mode == "I":
+                im = Image.fromarray((np.asarray(im).astype(np.int64).clip(0, 65535) >> 8).astype(np.uint8), "L")
+            im = im.convert("RGB" if channels == 3 else "L").resize((size[1], size[0]), Image.BILINEAR)
+            array = np.asarray(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+    return np.ascontiguousarray(array.reshape(size[0], size[1], channels).transpose(2, 0, 1))
 
 
 def load_folder(
     root: str | os.PathLike[str], size: tuple[int, int] = (32, 32), classes: tuple[str, ...] | None = None
 ) -> Split:
     """Every image under ``root/<class>/`` resized to ``size`` (H, W) with PIL, once, as RGB uint8."""
-    from PIL import Image
-
     root = Path(root)
     if not root.is_dir():
         raise DatasetNotFoundError(f"image folder not found: {root}")
@@ -32,9 +52,7 @@ def load_folder(
         folder = root / cls
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS) if folder.is_dir() else []
         for path in files:
-            with Image.open(path) as im:
-                im = im.convert("RGB").resize((size[1], size[0]), Image.BILINEAR)
-                images.append(np.asarray(im, dtype=np.uint8).transpose(2, 0, 1))
+            images.append(read_image(path, size))
             labels.append(label)
     if not images:
         raise DatasetNotFoundError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found under {root}")

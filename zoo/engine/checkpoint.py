@@ -13,15 +13,12 @@ from typing import Any
 
 import torch
 
+from ..errors import CheckpointError
 from ..weights import read_safetensors, write_safetensors_atomic
 
 __all__ = ["CheckpointError", "load_checkpoint", "pack", "save_checkpoint", "unpack"]
 
 _FORMAT = "zoo-checkpoint-v1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read."""
 
 
 def pack(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:

@@ -13,9 +13,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .._factory import resolve_model
+from ..errors import ConfigError, UnknownModelError, WeightsError
 from ..fuse import fuse_bn
-from ..registry import UnknownModelError
-from ..weights import WeightsError, load_named
 
 __all__ = ["Teacher", "distillation_loss", "load_teacher"]
 
@@ -83,16 +83,16 @@ def load_teacher(
     """
     try:
         with torch.random.fork_rng(devices=[]):  # the model's random init before its weights load
-            model, sha256 = load_named(spec)
-    except (UnknownModelError, WeightsError, FileNotFoundError) as exc:
-        raise ValueError(
+            model = resolve_model(spec, pretrained=True)
+    except (UnknownModelError, WeightsError) as exc:
+        raise ConfigError(
             f"--teacher {spec!r}: expected a zoo .safetensors file or NAME[.TAG] of published weights "
             f"(python -m zoo.list --pretrained); {exc}"
-        ) from exc
+        ) from None
     if getattr(model, "num_classes", None) != num_classes:
-        raise ValueError(
+        raise ConfigError(
             f"--teacher {spec!r} predicts {getattr(model, 'num_classes', '?')} classes; the student is trained on "
             f"{num_classes}: a teacher must share the student's label set"
         )
-    teacher = Teacher(model, student_mean=student_mean, student_std=student_std, sha256=sha256)
+    teacher = Teacher(model, student_mean=student_mean, student_std=student_std, sha256=model.zoo_cfg["sha256"])
     return teacher.to(device, memory_format=memory_format)

@@ -32,7 +32,8 @@ import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from .. import __version__
+from .._factory import create
+from .._version import __version__
 from ..data import (
     Augment,
     Split,
@@ -42,9 +43,10 @@ from ..data import (
     normalize,
     tta_logits_per_level,
 )
-from ..registry import create, model_info
+from ..errors import CheckpointError, NonFiniteLossError
+from ..registry import model_info
 from ..weights import save_weights
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 from .config import CHOICES, RESUME_OVERRIDES, TrainConfig
 from .device import apply_training_precision_policy, autocast, resolve_device, resolve_precision, tune_malloc
 from .distill import distillation_loss, load_teacher
@@ -56,10 +58,6 @@ from .plots import plot_curves
 __all__ = ["NonFiniteLossError", "Trainer", "evaluate", "load_data"]
 
 DATA_NOTE = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
-
-
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or Inf; no weights from that point on are written."""
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -99,6 +97,7 @@ def evaluate(
     tta: int = 0,
     num_classes: int | None = None,
     dist: DistContext | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Loss, top-1/top-5 (%) and the confusion matrix of ``model`` on ``split``; ``tta`` is a `tta_logits` level.
 
@@ -116,7 +115,9 @@ def evaluate(
         images, labels = images[dist.rank :: dist.world_size], labels[dist.rank :: dist.world_size]
     sums = torch.zeros(tta + 1, 4, dtype=torch.float64)  # per level: loss sum, top-1 and top-5 counts, images
     confusion = torch.zeros(n_classes, n_classes, dtype=torch.int64)
-    for start in range(0, len(labels), batch_size):
+    for start in tqdm(
+        range(0, len(labels), batch_size), desc="evaluate", unit="batch", disable=not progress, leave=False
+    ):
         x = images[start : start + batch_size].to(device, non_blocking=True)
         y = labels[start : start + batch_size].to(device, non_blocking=True)
         x = normalize(x, mean, std, channels_last)

@@ -6,16 +6,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+import torch.fx
 import torch.nn as nn
 
 from ..layers import ClassifierHead
-from ..registry import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
 __all__ = ["ZooModel", "check_input", "init_weights", "make_stages", "sgd_recipe"]
 
 
 def check_input(x: torch.Tensor, in_chans: int) -> None:
-    """Raise a clear error unless ``x`` is a float ``(N, in_chans, H, W)`` tensor."""
+    """Raise a clear error unless ``x`` is a float ``(N, in_chans, H, W)`` tensor.
+
+    ``torch.fx`` records it as one call (see ``torch.fx.wrap`` below) instead of tracing its branches, so models
+    stay symbolically traceable (``create_feature_extractor``) and still check their input when the graph runs.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a float tensor of shape (N, {in_chans}, H, W), got {type(x).__name__}")
     if x.ndim != 4 or x.shape[1] != in_chans or not x.is_floating_point():
@@ -25,6 +29,9 @@ def check_input(x: torch.Tensor, in_chans: int) -> None:
             f"{tuple(x.shape)}{hint}. Convert uint8 images with x.float() / 255 and normalise them "
             "with the model's pretrained_cfg mean/std."
         )
+
+
+torch.fx.wrap("check_input")
 
 
 def sgd_recipe(
@@ -105,14 +112,10 @@ class ZooModel(nn.Module):
         super().__init__()
         self.num_classes = num_classes
         self.in_chans = in_chans
-        self.pretrained_cfg: dict[str, Any] = {
-            "architecture": None,
-            "input_size": (in_chans, 32, 32),
-            "mean": CIFAR10_MEAN,
-            "std": CIFAR10_STD,
-            "num_classes": num_classes,
-            "label_names": CIFAR10_CLASSES if num_classes == 10 else None,
-        }
+        # zoo.create sets both: timm's keys (default_cfg is timm's alias) and zoo's own (builder kwargs, metrics)
+        self.pretrained_cfg: dict[str, Any] = {}
+        self.default_cfg = self.pretrained_cfg
+        self.zoo_cfg: dict[str, Any] = {}
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before global pooling, ``(N, num_features, h, w)``."""
@@ -129,9 +132,6 @@ class ZooModel(nn.Module):
         """Replace the classifier by a fresh one for ``num_classes`` (0 makes the model a feature extractor)."""
         self.head.reset(num_classes)
         self.num_classes = num_classes
-        self.pretrained_cfg["num_classes"] = num_classes
-        if num_classes != 10:
-            self.pretrained_cfg["label_names"] = None
 
     def fuse(self) -> ZooModel:
         """Fold every foldable BatchNorm into its conv for inference (eval mode only); see `zoo.fuse_bn`."""

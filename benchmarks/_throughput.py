@@ -10,8 +10,9 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from .device import apply_training_precision_policy, autocast, resolve_device, resolve_precision
-from .distill import distillation_loss
+from zoo.engine.device import apply_training_precision_policy, autocast, resolve_device, resolve_precision
+from zoo.engine.distill import distillation_loss
+from zoo.fuse import fuse_bn
 
 __all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls", "training_step"]
 
@@ -125,7 +126,6 @@ def inference_images_per_s(
     The deployment path: BatchNorm folded into the convs (``fuse``, on a copy), channels_last, and the
     engine's autocast policy (bf16 on CPUs with bf16 units), under ``torch.inference_mode``.
     """
-    from ..fuse import fuse_bn
 
     dev = resolve_device(device)
     amp = resolve_precision("auto", dev)

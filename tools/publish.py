@@ -1,10 +1,11 @@
-"""``python -m zoo.publish RUN_DIR --tag TAG``: ship a finished run's last weights with the package (maintainers).
+"""``python tools/publish.py RUN_DIR --tag TAG``: ship a finished run's last weights with the package (maintainers).
 
 Evaluates ``RUN_DIR/last.safetensors`` once on the test split in ``--data-dir`` (never downloaded) in fp32:
 plain, flip TTA, flip + translate TTA. Stores it in fp16 when that changes top-1 by at most 0.05 points (else
 fp32) as ``zoo/pretrained/NAME.TAG.safetensors``, pins its sha256 and metrics in ``zoo/pretrained/manifest.json``,
 writes the model card ``docs/cards/NAME.TAG.md`` with the training log ``docs/cards/NAME.TAG.metrics.csv`` next
-to it, and regenerates ``docs/models.md``.
+to it, and regenerates ``docs/models.md``. It writes into this checkout (``zoo/pretrained``, ``docs``), never into
+an installed package.
 """
 
 from __future__ import annotations
@@ -14,24 +15,26 @@ import copy
 import json
 import re
 import shutil
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from gen_docs import load_speed, models_markdown
 
-from .data import load_cifar
-from .engine import TrainConfig
-from .eval import evaluate_model
-from .list import load_speed, models_markdown
-from .registry import list_models, model_info
-from .weights import file_sha256, load, read_weights, save_weights
+from zoo import load
+from zoo._cli import run
+from zoo.data import load_cifar
+from zoo.engine import TrainConfig
+from zoo.errors import ConfigError
+from zoo.eval import evaluate_model
+from zoo.registry import attach_published_weights, list_models, model_info
+from zoo.weights import file_sha256, read_weights, save_weights
 
 __all__ = ["main", "publish"]
 
-PACKAGE = Path(__file__).parent
-REPO = PACKAGE.parent
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "zoo"
 DATA_NOTE = "CIFAR-10 (offline JPEG copy)"
 
 
@@ -196,18 +199,18 @@ def publish(
 ) -> dict[str, Any]:
     """Ship ``run_dir``'s last weights as ``NAME.TAG``; return the manifest entry.
 
-    Raises ValueError before anything is evaluated or written when the tag is not lower_snake_case or the
+    Raises ConfigError before anything is evaluated or written when the tag is not lower_snake_case or the
     run folder is not a finished run.
     """
     run_dir = Path(run_dir)
     if not re.fullmatch(r"[a-z0-9_]+", tag):
-        raise ValueError(f"weight tags are lower_snake_case (letters, digits, '_'), got {tag!r}")
+        raise ConfigError(f"weight tags are lower_snake_case (letters, digits, '_'), got {tag!r}")
     missing = [f for f in ("run.json", "metrics.csv") if not (run_dir / f).is_file()]
     if missing:
-        raise ValueError(f"{run_dir} is not a run folder: {' and '.join(missing)} missing")
+        raise ConfigError(f"{run_dir} is not a run folder: {' and '.join(missing)} missing")
     source = run_dir / "last.safetensors"
     if not source.is_file():
-        raise ValueError(
+        raise ConfigError(
             f"{run_dir} has not finished (no last.safetensors): finish it with python -m zoo.train --resume {run_dir}"
         )
     _, header = read_weights(source)
@@ -215,7 +218,7 @@ def publish(
     model = load(source).eval()
     # never download: the card names the data copy (``data_note``) its numbers come from, so use the one given
     test = load_cifar(header.get("config", {}).get("dataset", "cifar10"), "test", data_dir, download=False)
-    fp32 = evaluate_model(model, test)
+    fp32 = evaluate_model(model, test, progress=True)
     out_rel = f"pretrained/{name}.{tag}.safetensors"
     out = PACKAGE / out_rel
     meta = {
@@ -225,11 +228,13 @@ def publish(
     }
     meta["data"] = data_note
     half = copy.deepcopy(model).half().float()  # exactly what loading an fp16 file gives
-    result = evaluate_model(half, test, tta=2)  # by_tta: plain, flip and flip + translate, from one set of passes
+    result = evaluate_model(
+        half, test, tta=2, progress=True
+    )  # by_tta: plain, flip and flip + translate, from one set of passes
     if abs(result["by_tta"][0]["top1"] - fp32["top1"]) <= 0.05:
         storage, shipped = "fp16", half
     else:
-        storage, shipped, result = "fp32", model, evaluate_model(model, test, tta=2)
+        storage, shipped, result = "fp32", model, evaluate_model(model, test, tta=2, progress=True)
     plain, tta, tta2 = result["by_tta"]
     metrics = {
         "top1": round(plain["top1"], 2),
@@ -266,8 +271,6 @@ def publish(
     run = json.loads((run_dir / "run.json").read_text())
     (cards / f"{name}.{tag}.md").write_text(_card(name, tag, entry, header, run, note))
     shutil.copyfile(run_dir / "metrics.csv", cards / f"{name}.{tag}.metrics.csv")
-    from .registry import attach_published_weights
-
     attach_published_weights(manifest_path)
     names = list_models(source="zoo")
     speed_file = REPO / "docs" / "data" / "model_speed.json"  # keep the page's CPU speed columns
@@ -278,7 +281,7 @@ def publish(
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m zoo.publish", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python tools/publish.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("run_dir", help="a finished run folder (holding last.safetensors, run.json, metrics.csv)")
     p.add_argument("--tag", required=True, help="weight tag, e.g. cifar10 or notebook")
@@ -287,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-note", default=DATA_NOTE, help="how the data is described in the card")
     p.add_argument("--note", default="", help="a paragraph for the card (e.g. how the recipe was chosen)")
     args = p.parse_args(argv)
-    try:
+
+    def body() -> int:
         entry = publish(
             args.run_dir,
             args.tag,
@@ -296,11 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_note=args.data_note,
             note=args.note,
         )
-    except (ValueError, OSError) as exc:  # bad tag or run folder, unreadable weights (WeightsError), no data
-        print(f"zoo.publish: error: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(entry, indent=2))
-    return 0
+        print(json.dumps(entry, indent=2))
+        return 0
+
+    return run("tools/publish.py", body)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,109 @@
+"""Smoke tests of the benchmark scripts on tiny inputs: each runs, prints its table, refuses bad arguments."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from fakedata import write_cifar10
+from script_loader import load_script
+
+import zoo
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.bench
+
+
+def benchmark(name: str):
+    """A benchmark script's module, so its ``main(argv)`` runs in-process (another interpreter costs seconds)."""
+    return load_script(ROOT / "benchmarks" / f"{name}.py")
+
+
+def test_model_speed_benchmark_writes_and_refuses_another_machine(tmp_path, capsys):
+    model_speed = benchmark("model_speed")
+    out = tmp_path / "speed.json"
+    argv = ["--models", "modern_gap_cnn", "--seconds", "0", "--json", str(out)]
+    assert model_speed.main(argv) == 0
+    entry = json.loads(out.read_text())["models"]["modern_gap_cnn"]
+    assert entry["infer_images_per_s"] > 0 and entry["train_images_per_s"] > 0 and entry["train_batch_size"] == 128
+    data = json.loads(out.read_text())
+    data["machine"]["cpu"] = "another CPU"
+    out.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert model_speed.main(argv) == 2
+    assert "measured on another machine" in capsys.readouterr().err
+    assert json.loads(out.read_text()) == data  # the refused run left the file alone
+
+
+def test_model_speed_benchmark_unknown_model(capsys):
+    assert benchmark("model_speed").main(["--models", "no_such_model"]) == 2
+    assert "unknown model" in capsys.readouterr().err
+
+
+def test_precision_policy_benchmark_times_both_precisions(capsys):
+    precision_policy = benchmark("precision_policy")
+    assert (
+        precision_policy.main(["--models", "modern_gap_cnn", "--batch-size", "2", "--steps", "1", "--rounds", "1"]) == 0
+    )
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| modern_gap_cnn |"))
+    fp32, bf16, ratio = (float(v) for v in row.split("|")[2:5])
+    assert fp32 > 0 and bf16 > 0 and ratio == pytest.approx(bf16 / fp32, rel=0.05, abs=0.02)
+    assert "--precision auto picks" in out
+    with pytest.raises(SystemExit) as bad:
+        precision_policy.main(["--models", "nope"])
+    assert bad.value.code == 2 and "unknown model(s) nope" in capsys.readouterr().err
+
+
+def test_compile_speed_benchmark_times_eager_and_compiled_steps(capsys):
+    compile_speed = benchmark("compile_speed")
+    argv = ["--models", "modern_gap_cnn", "--batch-size", "2", "--steps", "1", "--rounds", "1", "--backend", "eager"]
+    assert compile_speed.main(argv) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| modern_gap_cnn |"))
+    eager, compiled, ratio, first = (float(v) for v in row.split("|")[2:6])
+    assert eager > 0 and compiled > 0 and first > 0 and ratio == pytest.approx(compiled / eager, rel=0.05, abs=0.02)
+    with pytest.raises(SystemExit) as bad:
+        compile_speed.main(["--models", "nope"])
+    assert bad.value.code == 2 and "unknown model(s) nope" in capsys.readouterr().err
+
+
+def test_distill_overhead_benchmark_times_with_and_without_teacher(capsys):
+    argv = ["--teacher", "resnet20.cifar10", "--batch-size", "2", "--steps", "1", "--rounds", "1"]
+    assert benchmark("distill_overhead").main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| student alone |" in out and "| student + teacher resnet20.cifar10 |" in out
+
+
+def test_depthwise_precision_benchmark_compares_both_variants(capsys):
+    depthwise_precision = benchmark("depthwise_precision")
+    assert depthwise_precision.main(["--batch-size", "4", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| blocks.") == 3 and "engine policy (3 strided depthwise convs in fp32)" in out
+    assert "engine policy / all bf16:" in out
+    assert depthwise_precision.main(["--batch-size", "4", "--rounds", "1", "--model", "resnet20"]) == 0
+    assert "no strided depthwise conv" in capsys.readouterr().out
+
+
+def test_train_speed_benchmark_times_all_three_pipelines(tmp_path, capsys):
+    """Run as a script, the way the docs call the benchmarks (the others run in-process)."""
+    data = write_cifar10(tmp_path / "data", n_train=600, layouts=("py",))
+    script = ROOT / "benchmarks" / "train_speed.py"
+    cmd = [sys.executable, str(script), "--data-dir", str(data), "--models", "modern_gap_cnn", "--images", "128"]
+    out = subprocess.run([*cmd, "--matmul-size", "128"], check=True, capture_output=True, text=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| modern_gap_cnn |"))
+    a, b, c, c_a, c_b = (float(v) for v in row.split("|")[2:7])
+    assert min(a, b, c) > 0 and c_a == pytest.approx(c / a, rel=0.05) and c_b == pytest.approx(c / b, rel=0.05)
+    assert "matmul peak here" in out
+    with pytest.raises(SystemExit) as bad:
+        benchmark("train_speed").main(["--data-dir", str(data), "--models", "nope"])
+    assert bad.value.code == 2 and "unknown model(s) nope" in capsys.readouterr().err
+
+
+def test_bare_loop_throughput_trains_the_model():
+    bare_loop_images_per_s = load_script(ROOT / "benchmarks" / "_throughput.py").bare_loop_images_per_s
+    model = zoo.create("modern_gap_cnn")
+    before = model.head.fc.weight.detach().clone()
+    assert bare_loop_images_per_s(model, 4, steps=2, warmup=1) > 0
+    assert not torch.equal(model.head.fc.weight.detach().cpu(), before)

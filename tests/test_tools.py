@@ -1,0 +1,118 @@
+"""Maintainer tools: publishing a run's weights (tools/publish.py) and the generated docs (tools/gen_docs.py)."""
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from script_loader import load_script
+
+import zoo
+from zoo.engine import Trainer, build_config
+from zoo.weights import file_sha256, read_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+publish_mod = load_script(ROOT / "tools" / "publish.py")
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """`zoo.publish` writing into tmp_path (package, docs) instead of the repo; the registry restored after."""
+    monkeypatch.setattr(publish_mod, "PACKAGE", tmp_path / "pkg")
+    monkeypatch.setattr(publish_mod, "REPO", tmp_path)
+    (tmp_path / "pkg" / "pretrained").mkdir(parents=True)
+    (tmp_path / "docs" / "data").mkdir(parents=True)
+    shutil.copy(ROOT / "docs" / "data" / "model_speed.json", tmp_path / "docs" / "data")
+    info = zoo.model_info("modern_gap_cnn")
+    saved = (dict(info.weights), info.default_tag)
+    yield tmp_path
+    info.weights.clear()
+    info.weights.update(saved[0])
+    info.default_tag = saved[1]
+
+
+def test_publish_ships_a_run_with_card_and_pinned_hash(tiny_run, fake500, sandbox):
+    entry = publish_mod.publish(tiny_run, "unittest", data_dir=str(fake500), data_note="fake data")
+    shipped = sandbox / "pkg" / entry["file"]
+    assert file_sha256(shipped) == entry["sha256"]
+    manifest = json.loads((sandbox / "pkg" / "pretrained" / "manifest.json").read_text())
+    assert manifest["modern_gap_cnn"]["unittest"]["metrics"] == entry["metrics"]
+    card = (sandbox / entry["card"]).read_text()
+    assert entry["sha256"] in card and "fake data" in card and "## Sessions" not in card
+    assert (sandbox / "docs" / "cards" / "modern_gap_cnn.unittest.metrics.csv").is_file()
+    _, header = read_weights(shipped)
+    assert header["metrics"] == entry["metrics"] and "zoo.train" in header["command"]
+    assert len(header["sessions"]) == 1 and entry["storage"] in {"fp16", "fp32"}
+    page = (sandbox / "docs" / "models.md").read_text()
+    assert "[unittest](cards/modern_gap_cnn.unittest.md)" in page and "CPU train img/s" in page  # speed kept
+
+
+def test_publish_names_a_distillation_teacher_by_its_hash(fake500, sandbox, tmp_path):
+    teacher = "modern_gap_cnn.cifar10"
+    overrides = {"data_dir": str(fake500), "out": str(tmp_path), "run_name": "kd", "epochs": 1, "batch_size": 16}
+    cfg = build_config("modern_gap_cnn", overrides={**overrides, "progress": False, "teacher": teacher})
+    Trainer(cfg, argv=["python", "-m", "zoo.train", "modern_gap_cnn", "--teacher", teacher]).fit()
+    entry = publish_mod.publish(tmp_path / "kd", "unittest", data_dir=str(fake500), data_note="fake data")
+    card = (sandbox / entry["card"]).read_text()
+    sha = zoo.model_info("modern_gap_cnn").weights["cifar10"].sha256
+    assert f"| teacher | `{teacher}` (sha256 `{sha}`), distillation weight 0.5, temperature 4.0 |" in card
+
+
+def test_verify_weights_agrees_with_a_fresh_card_and_catches_a_changed_one(tiny_run, fake500, sandbox, capsys):
+    verify = load_script(ROOT / "benchmarks" / "verify_weights.py")
+    entry = publish_mod.publish(tiny_run, "unittest", data_dir=str(fake500), data_note="fake data")
+    info = zoo.model_info("modern_gap_cnn")
+    spec = dataclasses.replace(info.weights["unittest"], file=str(sandbox / "pkg" / entry["file"]))  # absolute path
+    info.weights["unittest"] = spec
+    args = ["--data-dir", str(fake500), "--models", "modern_gap_cnn.unittest"]
+    assert verify.main(args) == 0
+    out = capsys.readouterr().out
+    assert f"| modern_gap_cnn.unittest | top1_tta2 | {entry['metrics']['top1_tta2']:.2f} |" in out
+    assert "all 1 agree with their cards" in out
+    info.weights["unittest"] = dataclasses.replace(spec, metrics={**spec.metrics, "top1": spec.metrics["top1"] + 0.02})
+    assert verify.main([*args, "--no-tta"]) == 1
+    out = capsys.readouterr().out
+    assert "| top1 |" in out and "| NO |" in out and "top1_tta" not in out and "1 of 1 disagree" in out
+    assert verify.main(["--data-dir", str(fake500), "--models", "modern_gap_cnn"]) == 1  # a name without a tag
+    assert "not published weights (NAME.TAG): modern_gap_cnn" in capsys.readouterr().err
+
+
+def test_publish_refuses_bad_tags_and_unfinished_runs_before_writing(tiny_run, fake500, sandbox, capsys, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    def download(*args, **kwargs):
+        raise AssertionError("zoo.publish must not download: the card names the data copy it measured")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", download)
+    assert publish_mod.main([str(tiny_run), "--tag", "Bad.Tag", "--data-dir", str(fake500)]) == 2
+    assert "weight tags are lower_snake_case" in capsys.readouterr().err
+    unfinished = sandbox / "unfinished"
+    shutil.copytree(tiny_run, unfinished)
+    (unfinished / "last.safetensors").unlink()
+    assert publish_mod.main([str(unfinished), "--tag", "unittest", "--data-dir", str(fake500)]) == 2
+    assert "has not finished (no last.safetensors)" in capsys.readouterr().err
+    assert publish_mod.main([str(sandbox / "nowhere"), "--tag", "unittest"]) == 2
+    assert "is not a run folder: run.json and metrics.csv missing" in capsys.readouterr().err
+    assert publish_mod.main([str(tiny_run), "--tag", "unittest", "--data-dir", str(sandbox / "no-data")]) == 2
+    assert "cifar10 not found in" in capsys.readouterr().err
+    assert not (sandbox / "pkg" / "pretrained" / "manifest.json").exists() and not (sandbox / "docs" / "cards").exists()
+
+
+def test_card_of_a_resumed_run_lists_its_sessions(fake500, sandbox):
+    cfg = build_config(
+        "modern_gap_cnn",
+        overrides={"data_dir": str(fake500), "out": str(sandbox), "run_name": "r", "epochs": 1, "batch_size": 16},
+    )
+    stop = Trainer(
+        cfg, argv=["python", "-m", "zoo.train", "modern_gap_cnn"], callbacks=[lambda t, e, s: t.request_stop()]
+    )
+    assert stop.fit()["status"] == "interrupted"
+    Trainer.resume(sandbox / "r", argv=["python", "-m", "zoo.train", "--resume", "r"]).fit()
+    entry = publish_mod.publish(sandbox / "r", "unittest", data_dir=str(fake500))
+    card = (sandbox / entry["card"]).read_text()
+    assert "| machine | 2 sessions, see below |" in card and "## Sessions" in card
+    assert "| command | `python -m zoo.train modern_gap_cnn` |" in card  # what started the run, not the resume
+    assert (
+        "| 1 | 0.00 → 0.20 |" in card and "| 2 | 0.20 → 1.00 |" in card and "`python -m zoo.train --resume r`" in card
+    )

@@ -1,0 +1,253 @@
+"""Models from names, tags and files: `create`, `load`, and `resolve_model`, the one resolver that every CLI and
+``torch.hub`` use. A model's ``pretrained_cfg`` (timm's keys) and ``zoo_cfg`` (zoo's own) are built here, once.
+
+A weight file is checked against the model it describes before anything real is built: the model is first built
+on the meta device (no memory, no init), its state-dict shapes compared with the file's tensors, and only then
+built for real. A header cannot make zoo allocate more than its own tensors hold, nor fetch anything.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .data.constants import CIFAR10_CLASSES
+from .errors import ModelKwargsError, UnknownModelError, WeightsError
+from .registry import ModelInfo, WeightSpec, list_models, model_info, split_model_name
+from .weights import file_sha256, is_url, match_state_dict, read_weights
+
+__all__ = ["accepted_kwargs", "create", "load", "resolve_model"]
+
+PathOrUrl = str | os.PathLike[str]
+_FACTORY_ARGS = ("pretrained", "weights", "sha256")  # never builder kwargs: a file must not name other files
+
+
+def accepted_kwargs(info: ModelInfo) -> frozenset[str] | None:
+    """The keyword arguments ``info``'s builder takes, following ``**kwargs`` into the model class its return
+    annotation names; ``None`` when that cannot be known (an unannotated plugin builder)."""
+    names: set[str] = set()
+    fn: Any = info.builder
+    while True:
+        params = inspect.signature(fn).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)} - {"self"}
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return frozenset(names)
+        if fn is not info.builder:
+            return None
+        ret = typing.get_type_hints(info.builder).get("return")
+        if not (isinstance(ret, type) and issubclass(ret, nn.Module)):
+            return None
+        fn = ret.__init__
+
+
+def _check_kwargs(info: ModelInfo, kwargs: dict[str, Any]) -> None:
+    accepted = accepted_kwargs(info)
+    unknown = sorted(set(kwargs) - accepted) if accepted is not None else []
+    if unknown:
+        raise ModelKwargsError(
+            f"{info.name} does not take {', '.join(unknown)}; its builder takes {', '.join(sorted(accepted or ()))}"
+        )
+
+
+def _check_count(name: str, value: Any, low: int) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+        raise ModelKwargsError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _weight_spec(info: ModelInfo, tag: str | None, pretrained: bool) -> WeightSpec | None:
+    if tag is None and not pretrained:
+        return None
+    tag = tag or info.default_tag
+    if tag is None:
+        raise UnknownModelError(
+            f"model {info.name!r} has no pretrained weights; models with weights: "
+            f"{', '.join(list_models(pretrained=True)) or 'none yet'}"
+        )
+    if tag not in info.weights:
+        raise UnknownModelError(f"model {info.name!r} has no weights tagged {tag!r}; available: {', '.join(info.tags)}")
+    return info.weights[tag]
+
+
+def _first(model: nn.Module, kind: type[nn.Module]) -> str | None:
+    return next((name for name, m in model.named_modules() if isinstance(m, kind)), None)
+
+
+def _configure(
+    model: nn.Module,
+    info: ModelInfo,
+    kwargs: dict[str, Any],
+    *,
+    spec: WeightSpec | None = None,
+    header: dict[str, Any] | None = None,
+    source: str | None = None,
+    sha256: str | None = None,
+    fused: bool = False,
+) -> nn.Module:
+    """Set ``model.pretrained_cfg`` (= ``default_cfg``, timm's keys only, so ``timm.models.PretrainedCfg(**cfg)``
+    and timm's data helpers take it) and ``model.zoo_cfg`` (builder kwargs, metrics, hash), from the registry
+    entry and the weights' manifest entry or file header."""
+    header = header or {}
+    num_classes = getattr(model, "num_classes", info.num_classes)
+    in_chans = getattr(model, "in_chans", info.input_size[0])
+    labels = spec.label_names if spec is not None else header.get("label_names")
+    if labels is None or len(labels) != num_classes:
+        labels = CIFAR10_CLASSES if num_classes == 10 and spec is None and not header else None
+    classifier = model.get_classifier() if hasattr(model, "get_classifier") else None
+    feature_info = getattr(model, "feature_info", None)
+    reduction = feature_info[-1]["reduction"] if feature_info else None
+    size = info.input_size[1:]
+    model.pretrained_cfg = model.default_cfg = {
+        "architecture": info.name,
+        "tag": spec.tag if spec is not None else None,
+        "file": source if source and not is_url(source) else None,
+        "url": source if source and is_url(source) else None,
+        "input_size": (in_chans, *size),
+        "fixed_input_size": False,
+        "interpolation": "bilinear",
+        "crop_pct": 1.0,
+        "crop_mode": "center",
+        "mean": tuple(header.get("mean") or info.mean),
+        "std": tuple(header.get("std") or info.std),
+        "num_classes": num_classes,
+        "label_names": tuple(labels) if labels is not None else None,
+        "pool_size": tuple(s // reduction for s in size) if reduction else None,
+        "first_conv": _first(model, nn.Conv2d),
+        "classifier": next((n for n, m in model.named_modules() if m is classifier), None),
+        "license": "mit",
+        "paper_name": info.paper or None,
+    }
+    metrics = dict(spec.metrics) if spec is not None else dict(header.get("metrics") or {})
+    model.zoo_cfg = {
+        "model_kwargs": dict(kwargs),
+        "recipe": dict(info.recipe),
+        "metrics": metrics,
+        "sha256": sha256,
+        "fused": fused,
+    }
+    return model
+
+
+def _build(info: ModelInfo, kwargs: dict[str, Any], device: str | None = None) -> nn.Module:
+    if device is None:
+        return info.builder(**kwargs)
+    with torch.device(device):
+        return info.builder(**kwargs)
+
+
+def _from_tensors(
+    info: ModelInfo,
+    kwargs: dict[str, Any],
+    tensors: dict[str, torch.Tensor],
+    *,
+    adapt: bool,
+    fused: bool,
+    source: str,
+) -> nn.Module:
+    """Check ``tensors`` against the model built on the meta device, then build it for real and load them."""
+    from .fuse import fuse_bn
+
+    meta = _build(info, kwargs, device="meta")
+    if fused:
+        fuse_bn(meta.eval())
+    ready = match_state_dict(meta, tensors, adapt=adapt, source=source)
+    del meta
+    model = _build(info, kwargs)
+    if fused:
+        fuse_bn(model.eval())
+    model.load_state_dict(ready, strict=False)
+    return model
+
+
+def create(
+    model_name: str,
+    *,
+    pretrained: bool = False,
+    weights: PathOrUrl | None = None,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model by name, optionally with weights.
+
+    ``model_name`` may carry a weight tag (``"resnet20.cifar10"``, which implies ``pretrained=True``).
+    ``weights`` is a safetensors path or URL (its classes, when its header names them, unless ``num_classes``
+    says otherwise). With ``num_classes`` different from the weights', the classifier is re-initialised
+    (fine-tuning) and every other tensor loads; with ``in_chans`` different from them, the input conv is adapted
+    as timm does (summed for 1 channel, else repeated). ``num_classes=0`` builds the model without a classifier
+    (timm's convention: ``forward`` returns the pooled features).
+    """
+    _check_count("num_classes", num_classes, 0)
+    _check_count("in_chans", in_chans, 1)
+    name, tag = split_model_name(model_name)
+    info = model_info(name)
+    spec = _weight_spec(info, tag, pretrained)
+    if spec is not None and weights is not None:
+        raise WeightsError(f"give published weights ({name}.{spec.tag}) or weights={weights!r}, not both")
+    source = spec.location if spec is not None else weights
+    tensors, header = read_weights(source, sha256=spec.sha256 if spec else None) if source is not None else ({}, {})
+    if num_classes is None:
+        num_classes = spec.num_classes if spec is not None else header.get("num_classes")
+    for key, value in (("num_classes", num_classes), ("in_chans", in_chans)):
+        if value is not None:
+            kwargs[key] = value
+    _check_kwargs(info, kwargs)
+    if source is None:
+        return _configure(_build(info, kwargs), info, kwargs)
+    adapt = "num_classes" in kwargs or in_chans is not None
+    model = _from_tensors(info, kwargs, tensors, adapt=adapt, fused=bool(header.get("fused")), source=str(source))
+    digest = spec.sha256 if spec is not None else None
+    if digest is None and not is_url(source):
+        digest = file_sha256(source)
+    fused = bool(header.get("fused"))
+    return _configure(model, info, kwargs, spec=spec, header=header, source=str(source), sha256=digest, fused=fused)
+
+
+def load(location: PathOrUrl, *, sha256: str | None = None) -> nn.Module:
+    """Rebuild a model from a zoo weight file's header alone and load its weights (path or http(s) URL).
+
+    The header's builder kwargs are checked against the builder's signature and its tensors against the model
+    built on the meta device before anything is allocated; a header never makes zoo fetch another file.
+    """
+    tensors, meta = read_weights(location, sha256=sha256)
+    if meta.get("format") == "zoo" and meta.get("weights_only"):
+        raise WeightsError(
+            f"{location} is a weights-only file (saved with weights_only=True): it names no architecture. "
+            "Build the model yourself and load it with zoo.create(NAME, weights=PATH) or zoo.load_weights(model, PATH)"
+        )
+    arch = meta.get("architecture")
+    if meta.get("format") != "zoo" or not isinstance(arch, str):
+        raise WeightsError(
+            f"{location} has no zoo header naming its architecture; use zoo.create(NAME, weights=PATH) instead"
+        )
+    info = model_info(arch)
+    kwargs = dict(meta.get("model_kwargs") or {})
+    named = sorted(set(kwargs) & set(_FACTORY_ARGS))
+    if named:
+        raise WeightsError(f"{location}: model_kwargs may not name {', '.join(named)} (a file never names another)")
+    if meta.get("num_classes") is not None:
+        kwargs.setdefault("num_classes", meta["num_classes"])
+    try:
+        _check_kwargs(info, kwargs)
+    except ModelKwargsError as exc:
+        raise WeightsError(f"{location}: the header's model_kwargs do not fit: {exc}") from None
+    model = _from_tensors(info, kwargs, tensors, adapt=False, fused=bool(meta.get("fused")), source=str(location))
+    digest = sha256 or (None if is_url(location) else file_sha256(location))
+    fused = bool(meta.get("fused"))
+    return _configure(model, info, kwargs, header=meta, source=str(location), sha256=digest, fused=fused)
+
+
+def resolve_model(spec: str, *, weights: PathOrUrl | None = None, pretrained: bool = False, **kwargs: Any) -> nn.Module:
+    """What every CLI and torch.hub take as "a model": ``NAME`` (with ``weights`` or ``pretrained``), ``NAME.TAG``
+    of published weights, or a zoo ``.safetensors`` file or http(s) URL whose header names the architecture
+    (``pretrained`` is then implied)."""
+    if spec.endswith(".safetensors") or is_url(spec) or Path(spec).is_file():  # weights, so pretrained holds
+        if weights is not None or kwargs:
+            raise WeightsError(f"{spec} is a weight file that names its model: give no other weights or model options")
+        return load(spec)
+    return create(spec, pretrained=pretrained, weights=weights, **kwargs)
