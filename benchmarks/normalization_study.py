@@ -87,7 +87,6 @@ def run_cell(cell: dict[str, Any], data_dir: str | None, quick: bool, work: Path
         kwargs["conv_bias"] = cell["conv_bias"]
     cfg = build_config(
         cell["model"],
-        hints=hints,
         overrides={
             "data_dir": data_dir,
             "download": False,
@@ -115,7 +114,7 @@ def run_cell(cell: dict[str, Any], data_dir: str | None, quick: bool, work: Path
         result.update(diverged=False, test_top1=summary["test_top1"])
     except NonFiniteLossError as exc:
         result.update(diverged=True, error=str(exc))
-    rows = trainer.metrics.rows
+    rows = trainer.history
     result["val_top1"] = [r["eval_acc"] for r in rows]
     result["images_per_s"] = statistics.fmean(r["images_per_s"] for r in rows) if rows else None
     result["train_time_s"] = round(trainer.train_time, 1)

@@ -54,7 +54,6 @@ def run_seed(args: argparse.Namespace, seed: int, overrides: dict[str, Any]) -> 
             cfg = build_config(
                 args.model,
                 recipe=args.recipe,
-                hints=zoo.model_info(args.model).recipe,
                 overrides={"data_dir": args.data_dir, "seed": seed, "progress": False, "plot": False, **overrides},
             )
             argv = ["python", "-m", "zoo.train", args.model, "--recipe", args.recipe, "--seed", str(seed)]
@@ -103,7 +102,7 @@ def main() -> None:
     args.label = args.label or f"{args.model}-{args.recipe}"
 
     peak = matmul_peak(torch.bfloat16)
-    cfg = build_config(args.model, recipe=args.recipe, hints=zoo.model_info(args.model).recipe, overrides=overrides)
+    cfg = build_config(args.model, recipe=args.recipe, overrides=overrides)
     plain = bare_loop_images_per_s(zoo.create(args.model), cfg.batch_size, momentum=cfg.momentum)
     flops_per_image = train_flops_per_image(zoo.create(args.model))
     steps = cfg.epochs * (50_000 // cfg.batch_size)

@@ -94,7 +94,6 @@ def conventional_loader(train: Split, mean, std) -> DataLoader:
 def engine_trainer(name: str, data_dir: str, out: str, **overrides) -> Trainer:
     cfg = build_config(
         name,
-        hints=zoo.model_info(name).recipe,
         overrides={"data_dir": data_dir, "out": out, "progress": False, "plot": False, **overrides},
     )
     return Trainer(cfg, argv=["benchmarks/train_speed.py"])
@@ -104,10 +103,10 @@ def engine_speed(trainer: Trainer, images: int, warmup: int = 3) -> float:
     perm = torch.randperm(len(trainer.train_split))
     steps = max(1, images // trainer.cfg.batch_size)
     for i in range(warmup):
-        trainer._train_step(perm, 0, i % trainer.steps_per_epoch)
+        trainer.train_step(*trainer.batch(perm, 0, i % trainer.steps_per_epoch))
     start = time.perf_counter()
     for i in range(warmup, warmup + steps):
-        trainer._train_step(perm, i // trainer.steps_per_epoch, i % trainer.steps_per_epoch)
+        trainer.train_step(*trainer.batch(perm, i // trainer.steps_per_epoch, i % trainer.steps_per_epoch))
     return steps * trainer.cfg.batch_size / (time.perf_counter() - start)
 
 

@@ -1,4 +1,4 @@
-"""Train a registered model with the engine's Python API (what `python -m zoo.train` does).
+"""Train a registered model from Python, as `python -m zoo.train` does (the same config, the same engine).
 
 python examples/train_cifar10.py --data-dir DIR [--model resnet20] [--epochs 5]
 """
@@ -6,7 +6,7 @@ python examples/train_cifar10.py --data-dir DIR [--model resnet20] [--epochs 5]
 import argparse
 
 import zoo
-from zoo.engine import Trainer, build_config
+from zoo.engine import fit
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data-dir", default=None, help="folder with the official CIFAR-10 layout (else download)")
@@ -16,13 +16,10 @@ parser.add_argument("--batch-size", type=int, default=None, help="default: the m
 parser.add_argument("--out", default="runs")
 args = parser.parse_args()
 
-cfg = build_config(
-    args.model,
-    hints=zoo.model_info(args.model).recipe,  # the model's own recipe ...
-    overrides={"data_dir": args.data_dir, "epochs": args.epochs, "out": args.out}  # ... with our changes
-    | ({"batch_size": args.batch_size} if args.batch_size else {}),
-)
-summary = Trainer(cfg, argv=["examples/train_cifar10.py"]).fit()
+overrides = {"data_dir": args.data_dir, "epochs": args.epochs, "out": args.out}
+if args.batch_size:
+    overrides["batch_size"] = args.batch_size
+summary = fit(args.model, **overrides)  # the model's own recipe, with our changes on top
 print(summary)
 model = zoo.load(f"{summary['run_dir']}/last.safetensors")  # the weights, rebuilt from their header
 print(model.zoo_cfg["metrics"])

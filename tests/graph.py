@@ -3,7 +3,7 @@
 import torch.fx
 import torch.nn as nn
 
-from zoo.engine.trainer import NORM_TYPES  # what the engine treats as a normalization layer
+from zoo.engine.optim import NORM_TYPES  # what the engine treats as a normalization layer
 
 
 class _Traceable(nn.Module):

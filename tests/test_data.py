@@ -7,7 +7,7 @@ from fakedata import fake_images, write_cifar100
 
 from zoo.data import (
     Augment,
-    DatasetNotFoundError,
+    BatchContext,
     batch_crop,
     batch_cutout,
     batch_flip,
@@ -16,7 +16,8 @@ from zoo.data import (
     load_folder_splits,
 )
 from zoo.data import cifar as cifar_mod
-from zoo.errors import DataError
+from zoo.engine import TrainConfig
+from zoo.errors import DataError, DatasetNotFoundError
 
 
 def test_binary_and_python_layouts_agree(cifar10_bin_dir, cifar10_py_dir):
@@ -132,7 +133,8 @@ def test_flip_cutout_and_determinism():
     cut = batch_cutout(x, 4, torch.Generator().manual_seed(0))
     zeros = (cut == 0).all(1).sum(dim=(1, 2))
     assert (zeros >= 4).all() and (zeros <= 16).all()
-    aug = Augment(crop=2, flip=True, cutout=3)
-    a = aug(x, torch.Generator().manual_seed(5))
-    b = aug(x, torch.Generator().manual_seed(5))
+    aug = Augment(TrainConfig(crop=2, flip=True, cutout=3))
+    assert aug.names == ("crop", "flip", "cutout")
+    a = aug(x, BatchContext(torch.Generator().manual_seed(5), torch.arange(64), 0, 0, 64))
+    b = aug(x, BatchContext(torch.Generator().manual_seed(5), torch.arange(64), 0, 0, 64))
     assert torch.equal(a, b) and not torch.equal(a, x)

@@ -25,11 +25,11 @@ def test_every_builtin_model_has_a_speed_measurement():
 
 def test_weights_page_names_every_flag_a_resume_takes():
     from zoo.engine import RESUME_OVERRIDES
-    from zoo.train import _flags
+    from zoo.engine.config import field_flag
 
     text = " ".join((ROOT / "docs" / "weights.md").read_text().split())  # lines joined: a list may wrap
     listed = text.split("With `--resume` go only the flags", 1)[1].split("zoo.engine.RESUME_OVERRIDES", 1)[0]
-    missing = [flag for flag in _flags(RESUME_OVERRIDES).split(", ") if f"`{flag}`" not in listed]
+    missing = [flag for flag in map(field_flag, RESUME_OVERRIDES) if f"`{flag}`" not in listed]
     assert not missing, f"docs/weights.md's list of the flags --resume takes lacks {missing}"
 
 

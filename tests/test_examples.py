@@ -40,6 +40,18 @@ def test_train_example_runs(cifar10_dir, tmp_path):
     assert "'status': 'finished'" in out.stdout and "test_top1" in out.stdout
 
 
+def test_own_model_example_trains_a_class_it_defines(tmp_path):
+    data = write_cifar10(tmp_path / "data", n_train=300, n_test=40, layouts=("bin",))
+    script = ROOT / "examples" / "train_your_own_model.py"
+    assert len([line for line in script.read_text().splitlines() if line.strip()]) <= 20
+    out = subprocess.run(
+        [sys.executable, str(script), str(data)], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert "test top-1" in out and "weights-only" in out
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("TinyNet-") and (run / "last.safetensors").is_file()
+
+
 STUDY = ROOT / "benchmarks" / "normalization_study.py"
 
 

@@ -6,10 +6,11 @@ import torch.nn as nn
 from test_train import _cfg, _state, _stop_at
 
 import zoo
-from zoo.data import alternating_flip_mask, tta_logits
+from zoo.data import alternating_flip_mask
 from zoo.engine import RECIPES, Trainer, build_config
+from zoo.engine.evaluate import tta_logits
 from zoo.engine.lookahead import Lookahead
-from zoo.engine.trainer import build_optimizer, build_scheduler, norm_parameters
+from zoo.engine.optim import build_optimizer, build_scheduler, norm_parameters
 
 
 def test_alternating_flip_mirrors_each_image_every_other_epoch():
@@ -27,16 +28,16 @@ def test_tta_levels():
     x = torch.randn(4, 3, 8, 8)
     net = nn.Sequential(nn.Conv2d(3, 5, 3), nn.Flatten(), nn.LazyLinear(10))
     plain = net(x)
-    assert torch.equal(tta_logits(net, x, 0), plain)
-    assert torch.allclose(tta_logits(net, x, 1), (plain + net(x.flip(3))) / 2)
+    assert torch.equal(tta_logits(net, x, 0)[0], plain)
+    assert torch.allclose(tta_logits(net, x, 1)[1], (plain + net(x.flip(3))) / 2)
     shifted = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")[:, :, :8, :8]
-    assert not torch.allclose(tta_logits(net, x, 2), tta_logits(net, x, 1))
+    assert not torch.allclose(tta_logits(net, x, 2)[2], tta_logits(net, x, 1)[1])
     # a model that sees only the mean colour is blind to mirrors but not to reflect-padded shifts
     mean_colour = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 10))
-    assert torch.allclose(tta_logits(mean_colour, x, 1), mean_colour(x), atol=1e-6)
+    assert torch.allclose(tta_logits(mean_colour, x, 1)[1], mean_colour(x), atol=1e-6)
     other = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")[:, :, 2:, 2:]
     expected = mean_colour(x) / 2 + (mean_colour(shifted) + mean_colour(other)) / 4
-    assert torch.allclose(tta_logits(mean_colour, x, 2), expected, atol=1e-6)
+    assert torch.allclose(tta_logits(mean_colour, x, 2)[2], expected, atol=1e-6)
     with pytest.raises(ValueError, match="0, 1 or 2"):
         tta_logits(net, x, 3)
 

@@ -24,6 +24,7 @@ from zoo.engine import (
 )
 from zoo.engine.config import load_config_file
 from zoo.engine.device import Fp32Conv2d, apply_training_precision_policy, fp32_strided_depthwise
+from zoo.errors import CheckpointError
 from zoo.train import main
 from zoo.weights import read_weights
 
@@ -84,7 +85,7 @@ def test_curves_leave_pyplot_and_the_backend_alone(tmp_path, monkeypatch):
     """Training in a notebook must not switch its matplotlib backend: curves.png is drawn without pyplot."""
     import matplotlib
 
-    from zoo.engine.plots import plot_curves
+    from zoo.engine.run import plot_curves
 
     def no_backend_switch(*args, **kwargs):
         raise AssertionError("plot_curves switched the matplotlib backend")
@@ -145,18 +146,15 @@ def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
     assert header["sessions"] == [first, second] and header["command"] == " ".join(first["argv"])
 
 
-def test_resuming_a_run_from_before_sessions_records_its_first_session(cifar10_dir, tmp_path):
+def test_a_run_from_before_sessions_stops_with_one_clear_message(cifar10_dir, tmp_path):
     stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="old"), argv=["first", "cmd"], callbacks=[_stop_at(0, 2)])
     stopped.fit()
     path = tmp_path / "old" / "run.json"
     meta = json.loads(path.read_text())
-    del meta["sessions"]  # what an older zoo wrote
+    del meta["sessions"]  # what a zoo before 0.1's sessions wrote
     path.write_text(json.dumps(meta))
-    resumed = Trainer.resume(tmp_path / "old", argv=["second", "--resume"])
-    resumed.fit()
-    legacy, now = json.loads(path.read_text())["sessions"]
-    assert legacy["legacy"] and legacy["argv"] == ["first", "cmd"] and legacy["to"]["global_step"] == 3
-    assert now["argv"] == ["second", "--resume"] and now["from"] == legacy["to"] and now["to"]["epoch"] == 2
+    with pytest.raises(CheckpointError, match="written by a zoo before 0.1 recorded sessions.*started again"):
+        Trainer.resume(tmp_path / "old", argv=["second", "--resume"])
 
 
 def test_a_resumed_run_may_change_where_it_runs_but_not_what_it_trains(cifar10_dir, tmp_path, capsys):
@@ -189,13 +187,13 @@ def test_a_resumed_run_may_change_where_it_runs_but_not_what_it_trains(cifar10_d
 
 
 def test_git_commit_prefers_the_environment_for_copies_of_the_tree(monkeypatch):
-    from zoo.engine import trainer
+    from zoo.engine import run as trainer
 
     monkeypatch.setenv("ZOO_GIT_COMMIT", "0123abc")  # wins even over a (possibly stale) .git in the copy
-    assert trainer._git_commit() == "0123abc"
+    assert trainer.git_commit() == "0123abc"
     monkeypatch.delenv("ZOO_GIT_COMMIT")
     assert (
-        trainer._git_commit()
+        trainer.git_commit()
         == subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     )
 
@@ -203,7 +201,7 @@ def test_git_commit_prefers_the_environment_for_copies_of_the_tree(monkeypatch):
         raise FileNotFoundError("git")
 
     monkeypatch.setattr(trainer.subprocess, "run", no_git)
-    assert trainer._git_commit() is None
+    assert trainer.git_commit() is None
 
 
 def test_checkpoint_survives_a_killed_writer(tmp_path):
@@ -396,7 +394,7 @@ def test_recipes_config_files_and_precedence(tmp_path):
     assert (nb.optimizer, nb.lr, nb.batch_size, nb.epochs) == ("adam", 1e-4, 4, 100)
     assert nb.crop == 0 and not nb.flip and nb.mean == (0.5, 0.5, 0.5) and nb.precision == "fp32"
     assert build_config("modern_gap_cnn", recipe="notebook", overrides={"epochs": 3}).epochs == 3
-    hinted = build_config("wrn16_4", hints=zoo.model_info("wrn16_4").recipe)
+    hinted = build_config("wrn16_4")  # the model's registry recipe applies from Python as from the CLI
     assert hinted.model_kwargs == {"block_drop_rate": 0.3} and hinted.schedule == "step"
     (tmp_path / "c.toml").write_text("epochs = 7\nlr = 0.05\n")
     assert load_config_file(tmp_path / "c.toml") == {"epochs": 7, "lr": 0.05}

@@ -8,17 +8,20 @@ and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch.nn as nn
 
 from ._factory import resolve_model
+from .engine.config import FIELDS, GROUPS, field_flag, field_type
 from .errors import WeightsError, ZooError
 
-__all__ = ["add_model_arguments", "count", "model_from_args", "number", "run"]
+__all__ = ["add_config_flags", "add_model_arguments", "config_values", "count", "model_from_args", "number", "run"]
 
 EXIT_USER_ERROR = 2
 
@@ -85,3 +88,49 @@ def model_from_args(args: argparse.Namespace, *, require_weights: bool, **kwargs
             f"{args.model} names an architecture without weights: give NAME.TAG, --pretrained or --weights FILE"
         )
     return model
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "none" if value is None or value == {} else str(value)
+
+
+def add_config_flags(parser: argparse.ArgumentParser, fields: Any = None) -> None:
+    """One flag per `TrainConfig` field (all but MODEL), from the field's own metadata: group, help, default,
+    choices. Only flags that are given reach ``args`` (``argparse.SUPPRESS``), so lower layers keep theirs."""
+    groups = {name: parser.add_argument_group(title) for name, title in GROUPS.items()}
+    for name, f in FIELDS.items():
+        if (fields is not None and name not in fields) or field_flag(name) == "":
+            continue
+        meta, (kind, _) = f.metadata, field_type(name)
+        default = f.default_factory() if callable(f.default_factory) else f.default
+        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS, "metavar": meta["metavar"]}
+        options["help"] = (meta["help"] + f" (default: {_default_text(default)})").replace("%", "%%")
+        if kind is bool:
+            options.update(action=argparse.BooleanOptionalAction)
+            options.pop("metavar")
+        elif kind is tuple:
+            options.update(nargs="+", type=float if "float" in str(f.type) else str)
+        elif kind is dict:
+            options.update(type=_json_object)
+        else:
+            options.update(type=kind, choices=meta["choices"])
+            if meta["const"] is not None:
+                options.update(nargs="?", const=meta["const"])
+        groups[meta["group"]].add_argument(field_flag(name), **options)
+
+
+def config_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The `TrainConfig` values given as flags."""
+    return {k: v for k, v in vars(args).items() if k in FIELDS and k != "model"}

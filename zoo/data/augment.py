@@ -1,25 +1,34 @@
-"""Batched, on-device augmentation of uint8 NCHW batches: random crop (translate), flip, cutout.
+"""Batched, on-device augmentation of uint8 NCHW batches, as a list of registered ops.
 
-Every op takes an explicit ``torch.Generator`` so that a run is reproducible and resumable step by step.
+An op is ``op(x, cfg, ctx) -> x``: a uint8 ``(N, C, H, W)`` batch, the run's config (an op reads its own options
+from it, e.g. ``cfg.crop``) and a `BatchContext` holding the step's ``torch.Generator`` (seeded by seed, epoch and
+step, so a run is reproducible and resumable step by step) and the batch's image indices. Adding an op is one
+function and `register_augmentation`; ``--augment crop,flip,NAME`` (``TrainConfig.augment``) then uses it.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+
 __all__ = [
+    "AUGMENTATIONS",
     "Augment",
+    "BatchContext",
     "alternating_flip_mask",
     "batch_crop",
     "batch_cutout",
     "batch_flip",
+    "default_augmentations",
     "normalize",
-    "tta_logits",
-    "tta_logits_per_level",
+    "register_augmentation",
 ]
 
 
@@ -84,45 +93,65 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, channels_l
 
 
 @dataclass(frozen=True)
+class BatchContext:
+    """What an op may draw from or look at besides the batch: the step's generator and where the batch came from."""
+
+    generator: torch.Generator
+    indices: torch.Tensor  # the batch's positions in the training split
+    epoch: int
+    seed: int
+    num_images: int  # of the training split
+
+
+AugmentOp = Callable[[torch.Tensor, Any, BatchContext], torch.Tensor]
+AUGMENTATIONS: dict[str, AugmentOp] = {}
+
+
+def register_augmentation(name: str) -> Callable[[AugmentOp], AugmentOp]:
+    """Register ``op(x, cfg, ctx) -> x`` under ``name``; a name that is taken is an error."""
+
+    def decorator(op: AugmentOp) -> AugmentOp:
+        if name in AUGMENTATIONS:
+            raise ValueError(f"augmentation {name!r} is already registered")
+        AUGMENTATIONS[name] = op
+        return op
+
+    return decorator
+
+
+@register_augmentation("crop")
+def _crop(x: torch.Tensor, cfg: Any, ctx: BatchContext) -> torch.Tensor:
+    return batch_crop(x, cfg.crop, ctx.generator, cfg.crop_mode)
+
+
+@register_augmentation("flip")
+def _flip(x: torch.Tensor, cfg: Any, ctx: BatchContext) -> torch.Tensor:
+    alternate = cfg.flip_mode == "alternate"
+    mask = alternating_flip_mask(ctx.indices, ctx.epoch, ctx.seed, ctx.num_images) if alternate else None
+    return batch_flip(x, ctx.generator, mask)
+
+
+@register_augmentation("cutout")
+def _cutout(x: torch.Tensor, cfg: Any, ctx: BatchContext) -> torch.Tensor:
+    return batch_cutout(x, cfg.cutout, ctx.generator)
+
+
+def default_augmentations(cfg: Any) -> tuple[str, ...]:
+    """The ops a config's classic options ask for: crop if ``crop``, flip if ``flip``, cutout if ``cutout``."""
+    return tuple(name for name, on in (("crop", cfg.crop), ("flip", cfg.flip), ("cutout", cfg.cutout)) if on)
+
+
 class Augment:
-    """The training augmentation of a recipe: ``crop`` padding (0 = off), ``flip``, ``cutout`` size."""
+    """The ops ``names`` (default: `default_augmentations`) applied in order to each training batch."""
 
-    crop: int = 4
-    crop_mode: str = "reflect"
-    flip: bool = True
-    cutout: int = 0
+    def __init__(self, cfg: Any, names: Sequence[str] | None = None) -> None:
+        self.names = tuple(names if names is not None else cfg.augment or default_augmentations(cfg))
+        unknown = [n for n in self.names if n not in AUGMENTATIONS]
+        if unknown:
+            raise ConfigError(f"unknown augmentation {', '.join(unknown)}; registered: {', '.join(AUGMENTATIONS)}")
+        self.cfg, self.ops = cfg, [AUGMENTATIONS[n] for n in self.names]
 
-    def __call__(
-        self, x: torch.Tensor, generator: torch.Generator, flip_mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Augment a uint8 batch; ``flip_mask`` replaces the random flip (see `alternating_flip_mask`)."""
-        if self.crop:
-            x = batch_crop(x, self.crop, generator, self.crop_mode)
-        if self.flip:
-            x = batch_flip(x, generator, flip_mask)
-        if self.cutout:
-            x = batch_cutout(x, self.cutout, generator)
+    def __call__(self, x: torch.Tensor, ctx: BatchContext) -> torch.Tensor:
+        for op in self.ops:
+            x = op(x, self.cfg, ctx)
         return x
-
-
-def tta_logits(model: torch.nn.Module, x: torch.Tensor, level: int = 0) -> torch.Tensor:
-    """Test-time augmentation of a normalised batch: 0 none, 1 mean with the mirror image, 2 airbench's mirror
-    and 1-pixel translations (half weight on the image, a quarter on each reflect-padded diagonal shift)."""
-    return tta_logits_per_level(model, x, level)[level]
-
-
-def tta_logits_per_level(model: torch.nn.Module, x: torch.Tensor, level: int = 0) -> list[torch.Tensor]:
-    """`tta_logits` of every level from 0 to ``level`` (index = level), from ``level``'s forward passes alone:
-    each level reuses the one below it, so all of them cost what the highest costs."""
-    if level not in (0, 1, 2):
-        raise ValueError(f"TTA level must be 0, 1 or 2, got {level!r}")
-    logits = [model(x).float()]
-    if level >= 1:
-        logits.append((logits[0] + model(x.flip(3)).float()) / 2)
-    if level >= 2:
-        h, w = x.shape[2:]
-        padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-        shifted = [padded[:, :, :h, :w], padded[:, :, 2:, 2:]]
-        shifted_logits = [(model(s).float() + model(s.flip(3)).float()) / 2 for s in shifted]
-        logits.append(logits[1] / 2 + (shifted_logits[0] + shifted_logits[1]) / 4)
-    return logits

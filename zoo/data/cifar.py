@@ -20,7 +20,7 @@ import torch
 from ..errors import ConfigError, DataError, DatasetNotFoundError
 from .constants import CIFAR10_CLASSES
 
-__all__ = ["CIFAR_DATASETS", "DatasetNotFoundError", "Split", "default_data_dir", "find_cifar", "load_cifar"]
+__all__ = ["CIFAR_DATASETS", "Split", "default_data_dir", "find_cifar", "load_cifar"]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""TrainConfig: every knob of a training run, and the named recipes that fill it in."""
+"""TrainConfig: every knob of a training run, each defined once (default, help, group, range), and the recipes.
+
+A field's metadata is the single source of its ``--flag`` (`zoo.train`), its range check (`TrainConfig.validate`)
+and its row in docs/training.md (``python tools/gen_docs.py``). Settings resolve in one order everywhere, from
+Python and from the command line alike (`build_config`): the field defaults below, the model's registry recipe,
+a named recipe, a config file, then explicit values.
+"""
 
 from __future__ import annotations
 
@@ -6,173 +12,362 @@ import dataclasses
 import json
 import math
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomllib
+import yaml
 
-__all__ = ["CHOICES", "RECIPES", "RESUME_OVERRIDES", "TrainConfig", "build_config", "load_config_file"]
+from ..errors import ConfigError, UnknownModelError
+from ..registry import model_info
 
-# The allowed values of the TrainConfig fields that take one of a few; the CLIs use them as argparse choices.
-CHOICES: dict[str, tuple[Any, ...]] = {
-    "optimizer": ("sgd", "adam", "adamw"),
-    "schedule": ("onecycle", "linear", "cosine", "step", "constant"),
-    "precision": ("auto", "fp32", "bf16", "fp16"),
-    "crop_mode": ("reflect", "zeros"),
-    "flip_mode": ("random", "alternate"),
-    "tta": (0, 1, 2),
+__all__ = [
+    "CHOICES",
+    "GROUPS",
+    "RECIPES",
+    "RESUME_OVERRIDES",
+    "TrainConfig",
+    "build_config",
+    "field_flag",
+    "knob",
+    "load_config_file",
+    "resumed_config",
+]
+
+# The flag groups, in --help order.
+GROUPS = {
+    "data": "data",
+    "model": "model (builder options; registered models only)",
+    "optimisation": "optimisation",
+    "distillation": "knowledge distillation (Hinton et al. 2015)",
+    "distributed": "distributed (under torchrun --nproc_per_node=N -m zoo.train ...)",
+    "machine": "machine",
+    "output": "output",
 }
+
+
+def knob(
+    default: Any,
+    help: str,
+    *,
+    group: str,
+    low: float | None = None,
+    high: float | None = None,
+    open_low: bool = False,
+    open_high: bool = False,
+    choices: tuple[Any, ...] | None = None,
+    flag: str | None = None,
+    metavar: str | None = None,
+    const: Any = None,
+    resume: bool = False,
+) -> Any:
+    """A `TrainConfig` field with what its flag, check and docs row need. ``low``/``high`` bound a number (open
+    bounds exclude the value); ``resume=True`` lets ``--resume`` change it (where and how a run runs, not what it
+    trains); ``const`` is the value of the bare flag (``--tta`` alone means 1)."""
+    assert group in GROUPS, group
+    meta = {"help": help, "group": group, "low": low, "high": high, "open_low": open_low, "open_high": open_high}
+    meta.update(choices=choices, flag=flag, metavar=metavar, const=const, resume=resume)
+    if isinstance(default, dict | list):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    """A training run. ``None`` fields are filled from the recipe, then from the model's registry hints."""
+    """A training run. Build one with `build_config` to get the model's recipe and a named recipe applied."""
 
-    model: str = "modern_gap_cnn"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    model: str = knob(
+        "modern_gap_cnn",
+        "registered model name (python -m zoo.list), or the class name of a model given from Python",
+        group="model",
+        flag="",
+    )
+    model_kwargs: dict[str, Any] = knob(
+        {}, "other builder kwargs as JSON, e.g. '{\"zero_init_last\": true}'", group="model", metavar="JSON"
+    )
+    norm_layer: str | None = knob(
+        None, "swap the norm: batchnorm, groupnorm, layernorm, instancenorm, none", group="model"
+    )
+    act_layer: str | None = knob(None, "swap the activation: relu, silu, gelu, ...", group="model")
+    drop_rate: float | None = knob(None, "dropout before the classifier", group="model", low=0, high=1, open_high=True)
     # data
-    dataset: str = "cifar10"  # cifar10 | cifar100 | folder:PATH
-    data_dir: str | None = None
-    download: bool = True
-    val_split: int = 0
-    limit_train: int | None = None
-    limit_test: int | None = None
-    crop: int = 4
-    crop_mode: str = "reflect"
-    flip: bool = True
-    flip_mode: str = "random"  # random | alternate (airbench: random in epoch 1, then each image alternates)
-    cutout: int = 0
-    mean: tuple[float, ...] | None = None  # None: the model's pretrained_cfg mean/std
-    std: tuple[float, ...] | None = None
+    dataset: str = knob("cifar10", "cifar10 | cifar100 | folder:PATH", group="data")
+    data_dir: str | None = knob(
+        None, "folder holding the official layouts ($ZOO_DATA, else ~/.cache/zoo/data)", group="data", resume=True
+    )
+    download: bool = knob(True, "download missing data (--no-download never does)", group="data", resume=True)
+    val_split: int = knob(
+        0,
+        "hold out N training images for per-epoch validation and best-model selection (0: the "
+        "per-epoch evaluation is on the test split, as in the notebook)",
+        group="data",
+        low=0,
+        metavar="N",
+    )
+    limit_train: int | None = knob(None, "train on the first N images only", group="data", low=1, metavar="N")
+    limit_test: int | None = knob(None, "evaluate on the first N test images only", group="data", low=1, metavar="N")
+    augment: tuple[str, ...] | None = knob(
+        None,
+        "batched augmentation ops by registered name, in order (default: crop, flip, cutout as the options below say)",
+        group="data",
+        metavar="OP",
+    )
+    crop: int = knob(4, "random-crop padding in pixels, 0 = off", group="data", low=0, metavar="PAD")
+    crop_mode: str = knob("reflect", "padding of the random crop", group="data", choices=("reflect", "zeros"))
+    flip: bool = knob(True, "random horizontal flips", group="data")
+    flip_mode: str = knob(
+        "random",
+        "random: a coin per image and epoch; alternate: random in epoch 1, then each image "
+        "flips every other epoch (airbench)",
+        group="data",
+        choices=("random", "alternate"),
+    )
+    cutout: int = knob(0, "cutout square size, 0 = off", group="data", low=0, metavar="SIZE")
+    mean: tuple[float, ...] | None = knob(
+        None,
+        "per-channel mean for normalisation (default: the model's pretrained_cfg, else the training images')",
+        group="data",
+    )
+    std: tuple[float, ...] | None = knob(
+        None, "per-channel std (default: as for --mean)", group="data", low=0, open_low=True
+    )
     # optimisation
-    epochs: int | None = None
-    batch_size: int | None = None
-    optimizer: str | None = None  # sgd | adam | adamw
-    lr: float | None = None
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float | None = None
-    no_decay_norm_bias: bool = True  # no weight decay on norm parameters and biases (timm's default)
-    decoupled_wd: bool = False  # weight decay scaled by the schedule only, not by the group's learning rate
-    norm_lr_scale: float = 1.0  # learning-rate multiplier for norm-layer parameters (airbench: 64 for BN biases)
-    freeze_norm_scale: bool = False  # norm weights (gamma) stay at their initial value
-    schedule: str | None = None  # onecycle | cosine | step | constant | linear
-    warmup_epochs: float = 0.0
-    warmup_start_factor: float = 0.01  # learning rate at step 0, as a fraction of the peak
-    final_lr_factor: float = 0.0  # learning rate at the last step of the "linear" schedule, fraction of the peak
-    label_smoothing: float | None = None
-    grad_clip: float | None = None
-    ema: bool = False
-    ema_decay: float = 0.999
-    lookahead: bool = False  # airbench's lookahead: every k steps pull the weights to a slow average of them
-    lookahead_every: int = 5
-    lookahead_decay: float = 0.95  # per step; ramps in as (step / total)^3
-    data_init: int = 0  # images for the model's data-dependent init (init_from_data, e.g. patch whitening)
-    freeze_stem_epochs: int | None = None  # freeze model.stem after this many epochs (airbench: 3)
-    sync_bn: bool = False  # under torchrun: BatchNorm statistics over the global batch
-    teacher: str | None = None  # knowledge distillation from NAME[.TAG] of published weights or a zoo weight file
-    distill_weight: float = 0.5  # loss = (1 - w) * task loss + w * T^2 * KL(teacher || student)
-    distill_temperature: float = 4.0
+    epochs: int = knob(30, "training epochs", group="optimisation", low=1)
+    batch_size: int = knob(128, "global batch size", group="optimisation", low=1)
+    optimizer: str = knob("sgd", "optimizer", group="optimisation", choices=("sgd", "adam", "adamw"))
+    lr: float = knob(0.1, "peak learning rate", group="optimisation", low=0)
+    momentum: float = knob(0.9, "SGD momentum", group="optimisation", low=0, high=1, open_high=True)
+    nesterov: bool = knob(True, "Nesterov momentum", group="optimisation")
+    weight_decay: float = knob(5e-4, "weight decay", group="optimisation", low=0)
+    decay_norm_bias: bool = knob(
+        False, "weight decay on norm parameters and biases too (off: exempt, timm's default)", group="optimisation"
+    )
+    decoupled_wd: bool = knob(
+        False, "weight decay follows the schedule but not each group's learning rate", group="optimisation"
+    )
+    norm_lr_scale: float = knob(
+        1.0,
+        "learning-rate multiplier for norm-layer parameters (airbench: 64)",
+        group="optimisation",
+        low=0,
+        open_low=True,
+    )
+    freeze_norm_scale: bool = knob(False, "norm weights (gamma) stay at their initial value", group="optimisation")
+    schedule: str = knob(
+        "onecycle",
+        "learning-rate schedule (zoo.engine.optim.lr_factor)",
+        group="optimisation",
+        choices=("onecycle", "linear", "cosine", "step", "constant"),
+    )
+    warmup_epochs: float = knob(
+        0.0, "linear warmup length in epochs (onecycle: 0 means 25%)", group="optimisation", low=0
+    )
+    warmup_start_factor: float = knob(
+        0.01, "learning rate at step 0, as a fraction of the peak", group="optimisation", low=0, high=1, open_low=True
+    )
+    final_lr_factor: float = knob(
+        0.0,
+        "learning rate at the last step of the linear schedule, fraction of the peak",
+        group="optimisation",
+        low=0,
+        high=1,
+    )
+    label_smoothing: float = knob(0.0, "cross-entropy against smoothed targets", group="optimisation", low=0, high=1)
+    grad_clip: float | None = knob(
+        None, "clip the gradient norm", group="optimisation", low=0, open_low=True, metavar="NORM"
+    )
+    ema: bool = knob(False, "evaluate and save an exponential moving average of the weights", group="optimisation")
+    ema_decay: float = knob(
+        0.999, "EMA decay per step", group="optimisation", low=0, high=1, open_low=True, open_high=True
+    )
+    lookahead: bool = knob(
+        False, "every few steps pull the weights to a slow average of them (airbench)", group="optimisation"
+    )
+    lookahead_every: int = knob(5, "lookahead interval in steps", group="optimisation", low=1, metavar="STEPS")
+    lookahead_decay: float = knob(
+        0.95,
+        "lookahead decay per step; ramps in as (step / total)^3",
+        group="optimisation",
+        low=0,
+        high=1,
+        open_low=True,
+        open_high=True,
+    )
+    data_init: int = knob(
+        0,
+        "initialise the model from N training images if it supports it (init_from_data, e.g. airbench's whitening)",
+        group="optimisation",
+        low=0,
+        metavar="N",
+    )
+    freeze_stem_epochs: int | None = knob(
+        None, "freeze model.stem after this many epochs (airbench: 3)", group="optimisation", low=0, metavar="E"
+    )
+    # distillation
+    teacher: str | None = knob(
+        None,
+        "learn from this frozen model's softened predictions too: NAME.TAG of published "
+        "weights or a zoo .safetensors file",
+        group="distillation",
+        metavar="NAME.TAG|FILE",
+    )
+    distill_weight: float = knob(
+        0.5,
+        "loss = (1 - W) * task loss + W * T^2 * KL(teacher || student)",
+        group="distillation",
+        low=0,
+        high=1,
+        metavar="W",
+    )
+    distill_temperature: float = knob(
+        4.0, "softmax temperature T", group="distillation", low=0, open_low=True, metavar="T"
+    )
+    # distributed
+    sync_bn: bool = knob(
+        False,
+        "BatchNorm statistics over the global batch (off: per-rank statistics, averaged over "
+        "ranks before every evaluation and save)",
+        group="distributed",
+    )
     # machine
-    device: str = "auto"
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    channels_last: bool = True
-    compile: bool = False
-    threads: int | None = None
-    seed: int = 0
+    device: str = knob(
+        "auto", "auto | cpu | cuda | cuda:N | mps (auto: cuda, then mps, then cpu)", group="machine", resume=True
+    )
+    precision: str = knob(
+        "auto",
+        "autocast dtype (auto: bf16 on bf16-capable CPUs/GPUs, fp16 on older GPUs)",
+        group="machine",
+        choices=("auto", "fp32", "bf16", "fp16"),
+        resume=True,
+    )
+    channels_last: bool = knob(True, "NHWC memory format", group="machine")
+    compile: bool = knob(False, "torch.compile the model", group="machine", resume=True)
+    threads: int | None = knob(None, "torch CPU threads (default: torch's choice)", group="machine", low=1, resume=True)
+    seed: int = knob(0, "seed of every random draw", group="machine", low=0)
     # output
-    out: str = "runs"
-    run_name: str | None = None
-    checkpoint_every: int = 1  # epochs
-    progress: bool = True
-    plot: bool = True  # redraw curves.png after each epoch
-    eval_batch_size: int = 1000
-    tta: int = 0  # also report the final test accuracy with TTA: 1 = mirror, 2 = mirror + 1-pixel translations
+    out: str = knob("runs", "parent folder of run folders", group="output")
+    run_name: str | None = knob(None, "run folder name (default: MODEL-DATE-TIME)", group="output", flag="--name")
+    checkpoint_every: int = knob(
+        1, "checkpoint interval in epochs", group="output", low=1, metavar="EPOCHS", resume=True
+    )
+    progress: bool = knob(True, "tqdm progress bars", group="output", resume=True)
+    plot: bool = knob(True, "redraw curves.png after each epoch (needs matplotlib)", group="output", resume=True)
+    eval_batch_size: int = knob(1000, "evaluation batch size", group="output", low=1, resume=True)
+    tta: int = knob(
+        0,
+        "also report the final test accuracy with test-time augmentation: 1 (or no value) mirror, 2 "
+        "mirror + 1-pixel translations",
+        group="output",
+        choices=(0, 1, 2),
+        const=1,
+        metavar="LEVEL",
+        resume=True,
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def validate(self) -> TrainConfig:
-        """Raise ValueError naming every field whose value is out of range (flag ``--a-b`` is field ``a_b``)."""
-        problems: list[str] = []
-
-        def need(ok: bool, name: str, expected: str) -> None:
-            if not ok:
-                problems.append(f"{name} must be {expected}, got {getattr(self, name)!r}")
-
-        def count(name: str, low: int, optional: bool = False) -> None:
-            v = getattr(self, name)
-            ok = (optional and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= low)
-            need(ok, name, f"an integer >= {low}" + (" or None" if optional else ""))
-
-        def number(name: str, test: Any, expected: str, optional: bool = False) -> None:
-            v = getattr(self, name)
-            ok = optional and v is None
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-                ok = bool(test(v))
-            need(ok, name, expected + (" or None" if optional else ""))
-
-        for f in dataclasses.fields(self):  # a config file's "false" or 0 would otherwise switch a flag on
-            if f.type == "bool":
-                need(isinstance(getattr(self, f.name), bool), f.name, "true or false")
-        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "lookahead_every"):
-            count(name, 1)
-        for name in ("crop", "cutout", "val_split", "data_init"):
-            count(name, 0)
-        for name in ("limit_train", "limit_test", "threads"):
-            count(name, 1, optional=True)
-        count("freeze_stem_epochs", 0, optional=True)
-        number("lr", lambda v: v >= 0, "a number >= 0")
-        number("momentum", lambda v: 0 <= v < 1, "in [0, 1)")
-        number("weight_decay", lambda v: v >= 0, "a number >= 0")
-        number("norm_lr_scale", lambda v: v > 0, "a number > 0")
-        number("warmup_epochs", lambda v: v >= 0, "a number >= 0")  # longer than the run: the whole run warms up
-        number("warmup_start_factor", lambda v: 0 < v <= 1, "in (0, 1]")
-        number("final_lr_factor", lambda v: 0 <= v <= 1, "in [0, 1]")
-        number("label_smoothing", lambda v: 0 <= v <= 1, "in [0, 1]")
-        number("grad_clip", lambda v: v > 0, "a number > 0", optional=True)
-        number("ema_decay", lambda v: 0 < v < 1, "in (0, 1)")
-        number("lookahead_decay", lambda v: 0 < v < 1, "in (0, 1)")
-        number("distill_weight", lambda v: 0 <= v <= 1, "in [0, 1]")
-        number("distill_temperature", lambda v: v > 0, "a number > 0")
-        need(
-            self.teacher is None or (isinstance(self.teacher, str) and self.teacher.strip() != ""),
-            "teacher",
-            "None or NAME[.TAG] / a .safetensors path",
-        )
-        for name, options in CHOICES.items():
-            need(getattr(self, name) in options, name, "one of " + ", ".join(map(str, options)))
-        for name, low in (("mean", -math.inf), ("std", 0.0)):
-            v = getattr(self, name)
-            ok = v is None or (
-                len(v) > 0 and all(isinstance(x, (int, float)) and math.isfinite(x) and x > low for x in v)
-            )
-            need(ok, name, "None or one finite number per channel" + (", each > 0" if low == 0 else ""))
+        """Raise `ConfigError` naming every field whose value has the wrong type or is out of range."""
+        problems = [p for f in dataclasses.fields(self) if (p := _check(f, getattr(self, f.name)))]
         if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
             problems.append(f"mean and std must have one value per channel each, got {self.mean!r} and {self.std!r}")
         if problems:
-            raise ValueError("invalid training config: " + "; ".join(problems))
+            raise ConfigError("invalid training config: " + "; ".join(problems))
         return self
 
 
-# The fields a resumed run may change: where and how it runs (a new machine, its data folder), not what it trains.
-# Device, precision, threads and compile can change the floats, so such a run continues, but not bit for bit.
-RESUME_OVERRIDES: tuple[str, ...] = (
-    "data_dir",
-    "download",
-    "device",
-    "precision",
-    "threads",
-    "compile",
-    "progress",
-    "plot",
-    "eval_batch_size",
-    "checkpoint_every",
-    "tta",
-)
+_TYPES = typing.get_type_hints(TrainConfig)
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+CHOICES = {name: f.metadata["choices"] for name, f in FIELDS.items() if f.metadata["choices"]}
+RESUME_OVERRIDES = tuple(name for name, f in FIELDS.items() if f.metadata["resume"])
 
-# Named recipes: partial configs. "default" means "the model's own hints from the registry".
+
+def field_type(name: str) -> tuple[type, bool]:
+    """The base type of field ``name`` (bool, int, float, str, tuple or dict) and whether it may be None."""
+    hint = _TYPES[name]
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    base = next((a for a in args if a is not type(None)), hint) if optional else hint
+    return typing.get_origin(base) or base, optional
+
+
+def field_flag(name: str) -> str:
+    """The command-line flag of field ``name`` (``""`` for the positional MODEL)."""
+    flag = FIELDS[name].metadata["flag"]
+    return flag if flag is not None else "--" + name.replace("_", "-")
+
+
+def expected(name: str) -> str:
+    """What field ``name`` takes, in words (for errors and the docs table)."""
+    meta, (kind, optional) = FIELDS[name].metadata, field_type(name)
+    if meta["choices"]:
+        text = "one of " + ", ".join(map(str, meta["choices"]))
+    elif kind is bool:
+        text = "true or false"
+    elif kind in (int, float):
+        text = "an integer" if kind is int else "a number"
+        lo, hi = meta["low"], meta["high"]
+        if lo is not None and hi is not None:
+            text = f"in {'(' if meta['open_low'] else '['}{lo:g}, {hi:g}{')' if meta['open_high'] else ']'}"
+            text = ("an integer " if kind is int else "") + text
+        elif lo is not None:
+            text += f" {'>' if meta['open_low'] else '>='} {lo:g}"
+    elif kind is tuple and "float" in str(_TYPES[name]):
+        text = "one finite number per channel"
+        if meta["low"] is not None:
+            text += f", each {'>' if meta['open_low'] else '>='} {meta['low']:g}"
+        return ("None or " if optional else "") + text
+    elif kind is tuple:
+        text = "a list of names"
+    elif kind is dict:
+        text = "a JSON object"
+    else:
+        text = "a string"
+    return text + (" or None" if optional else "")
+
+
+def _in_range(value: float, meta: dict[str, Any]) -> bool:
+    lo, hi = meta["low"], meta["high"]
+    if lo is not None and (value < lo or (meta["open_low"] and value == lo)):
+        return False
+    return hi is None or not (value > hi or (meta["open_high"] and value == hi))
+
+
+def _check(f: dataclasses.Field, value: Any) -> str | None:
+    """The problem with ``value`` for field ``f``, or None."""
+    kind, optional = field_type(f.name)
+    meta = f.metadata
+    if value is None:
+        return None if optional else f"{f.name} must be {expected(f.name)}, got None"
+    if meta["choices"]:
+        ok = value in meta["choices"] and isinstance(value, str) == isinstance(meta["choices"][0], str)
+    elif kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and _in_range(value, meta)
+    elif kind is float:
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        ok = number and _in_range(value, meta)
+    elif kind is tuple:
+        numbers = "float" in str(_TYPES[f.name])
+        items_ok = all(
+            (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and _in_range(v, meta))
+            if numbers
+            else (isinstance(v, str) and v != "")
+            for v in value
+        )
+        ok = isinstance(value, tuple) and len(value) > 0 and items_ok
+    elif kind is dict:
+        ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    else:
+        ok = isinstance(value, str) and (value.strip() != "" or f.name == "model")
+    return None if ok else f"{f.name} must be {expected(f.name)}, got {value!r}"
+
+
+# Named recipes: partial configs applied over the model's registry recipe.
 RECIPES: dict[str, dict[str, Any]] = {
     "default": {},
     # The study notebook, exactly: Adam 1e-4, batch 4, no augmentation, mean/std 0.5, 100 epochs, fp32.
@@ -187,7 +382,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "flip": False,
         "cutout": 0,
         "label_smoothing": 0.0,
-        "no_decay_norm_bias": False,
+        "decay_norm_bias": True,
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "precision": "fp32",
@@ -207,7 +402,7 @@ RECIPES["fast"] = {
     "nesterov": True,
     "weight_decay": 0.0153 / (1 + 1 / (1 - 0.85)),
     "decoupled_wd": True,
-    "no_decay_norm_bias": False,
+    "decay_norm_bias": True,
     "norm_lr_scale": 64.0,
     "freeze_norm_scale": True,
     "schedule": "linear",
@@ -230,53 +425,92 @@ RECIPES["fast"] = {
     "channels_last": True,
     "compile": False,
 }
-# Used where neither the recipe nor the model's registry hints say otherwise.
-_FALLBACK = {
-    "epochs": 30,
-    "batch_size": 256,
-    "optimizer": "sgd",
-    "lr": 0.1,
-    "weight_decay": 5e-4,
-    "schedule": "onecycle",
-    "label_smoothing": 0.0,
-}
-_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+_RENAMED = {"no_decay_norm_bias": ("decay_norm_bias", lambda v: not v)}  # old name: (new name, value map)
+
+
+def _normalise(values: dict[str, Any]) -> dict[str, Any]:
+    """JSON/TOML/YAML lists become the tuples TrainConfig holds; renamed fields (old run.json files) their new
+    names."""
+    out = dict(values)
+    for old, (new, convert) in _RENAMED.items():
+        if old in out:
+            out[new] = convert(out.pop(old))
+    for key, value in list(out.items()):
+        if key in FIELDS and field_type(key)[0] is tuple and isinstance(value, list):
+            out[key] = tuple(value)
+    return out
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A JSON or TOML file of TrainConfig fields (a run's ``run.json`` works too: its ``config`` is used)."""
+    """A JSON, TOML or YAML file of TrainConfig fields (a run's ``run.json`` works too: its ``config`` is used)."""
     path = Path(path)
-    text = path.read_text()
-    data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    if "config" in data and isinstance(data["config"], dict):
+    readers = {".json": json.loads, ".toml": tomllib.loads, ".yaml": yaml.safe_load, ".yml": yaml.safe_load}
+    read = readers.get(path.suffix.lower())
+    if read is None:
+        raise ConfigError(f"--config {path}: expected a .json, .toml, .yaml or .yml file")
+    try:
+        data = read(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc})") from None
+    except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise ConfigError(f"--config {path}: not valid {path.suffix[1:].upper()}: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
         data = data["config"]
-    unknown = sorted(set(data) - _FIELDS)
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a mapping of TrainConfig fields, got {type(data).__name__}")
+    data = _normalise(data)
+    unknown = sorted(set(data) - set(FIELDS))
     if unknown:
-        raise ValueError(f"{path}: unknown config keys {unknown}; expected TrainConfig fields")
+        raise ConfigError(f"--config {path}: unknown config keys {unknown}; expected TrainConfig fields")
     return data
 
 
 def build_config(
-    model: str, *, recipe: str = "default", hints: dict[str, Any] | None = None, overrides: dict[str, Any] | None = None
+    model: str = "modern_gap_cnn", *, recipe: str = "default", overrides: dict[str, Any] | None = None
 ) -> TrainConfig:
-    """Layer, lowest first: fallbacks, the model's registry hints, the named ``recipe``, then ``overrides``.
+    """The config of a run of ``model``, layered lowest first: TrainConfig's defaults, the model's registry recipe
+    (when ``model`` is registered), the named ``recipe``, then ``overrides``. `zoo.train` builds its config here.
 
-    Hints that are not TrainConfig fields (e.g. a wide ResNet's ``block_drop_rate``) become model kwargs.
+    Registry hints that are not TrainConfig fields (e.g. a wide ResNet's ``block_drop_rate``) become model kwargs.
     """
     if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
-    overrides = dict(overrides or {})
-    unknown = sorted(set(overrides) - _FIELDS)
+        raise ConfigError(f"unknown recipe {recipe!r}; expected one of {', '.join(RECIPES)}")
+    overrides = _normalise(dict(overrides or {}))
+    unknown = sorted(set(overrides) - set(FIELDS))
     if unknown:
-        raise ValueError(f"unknown config keys {unknown}")
-    hints = dict(hints or {})
-    model_kwargs = {k: hints.pop(k) for k in list(hints) if k not in _FIELDS}
+        raise ConfigError(f"unknown config keys {unknown}; expected TrainConfig fields")
+    try:
+        hints = dict(model_info(model).recipe)
+    except UnknownModelError:
+        hints = {}  # a model given from Python: no registry recipe
+    model_kwargs = {k: hints.pop(k) for k in list(hints) if k not in FIELDS}
     values: dict[str, Any] = {}
-    for layer in (_FALLBACK, hints, RECIPES[recipe], overrides):
+    for layer in (_normalise(hints), RECIPES[recipe], overrides):
         values.update(layer)
-    model_kwargs.update(values.pop("model_kwargs", {}) or {})
+    given = values.pop("model_kwargs", None)
+    if given is not None and not isinstance(given, dict):
+        raise ConfigError(f"invalid training config: model_kwargs must be a JSON object, got {given!r}")
+    model_kwargs.update(given or {})
     values.pop("model", None)
-    for key in ("mean", "std"):
-        if values.get(key) is not None:
-            values[key] = tuple(values[key])
     return TrainConfig(model=model, model_kwargs=model_kwargs, **values).validate()
+
+
+def resumed_config(saved: dict[str, Any], overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The config a run folder's ``run.json`` holds, with ``overrides`` of the fields in `RESUME_OVERRIDES` only:
+    a resumed run may move (another machine, data folder, device) but trains what it was started with."""
+    overrides = dict(overrides or {})
+    fixed = sorted(set(overrides) - set(RESUME_OVERRIDES))
+    if fixed:
+        raise ConfigError(
+            f"a resumed run keeps the configuration in its run.json: {', '.join(fixed)} cannot change (only "
+            f"{', '.join(RESUME_OVERRIDES)} can); start a new run to change them"
+        )
+    values = _normalise(saved)
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise ConfigError(
+            f"run.json names settings this zoo does not have: {unknown}; resume with the zoo that wrote it"
+        )
+    return TrainConfig(**{**values, **overrides}).validate()

@@ -1,4 +1,9 @@
-"""Device and precision policy: pick the device, decide autocast dtype, keep glibc's malloc out of the way."""
+"""Device and precision policy: pick the device, decide the autocast dtype, tune the process (explicitly).
+
+Nothing here runs on import or as a side effect of building a trainer: `configure_process` (threads, glibc's
+malloc, cuDNN autotuning) is one call that ``python -m zoo.train`` makes, and `apply_training_precision_policy`
+is a step the trainer takes and logs.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,14 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from ..errors import ConfigError, DeviceError
 from .config import CHOICES
 
 __all__ = [
     "Fp32Conv2d",
     "apply_training_precision_policy",
     "autocast",
+    "configure_process",
     "cpu_supports_bf16",
     "fp32_strided_depthwise",
     "is_strided_depthwise",
@@ -41,19 +48,19 @@ def resolve_device(spec: str = "auto") -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise ValueError(f"unknown device {spec!r}; expected auto, cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(f"unknown device {spec!r}; expected auto, cpu, cuda, cuda:N or mps") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
+            raise DeviceError(
                 f"device {spec!r} requested but CUDA is not available on this machine "
                 "(use --device auto or --device cpu)"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RuntimeError(f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise DeviceError(f"device {spec!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise RuntimeError(f"device {spec!r} requested but MPS is not available on this machine")
+        raise DeviceError(f"device {spec!r} requested but MPS is not available on this machine")
     elif device.type not in {"cpu", "cuda", "mps"}:
-        raise ValueError(f"unsupported device {spec!r}; expected auto, cpu, cuda, cuda:N or mps")
+        raise ConfigError(f"unsupported device {spec!r}; expected auto, cpu, cuda, cuda:N or mps")
     return device
 
 
@@ -76,7 +83,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
     """
     if precision != "auto":
         if precision not in _PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(CHOICES['precision'])}, got {precision!r}")
+            raise ConfigError(f"precision must be one of {', '.join(CHOICES['precision'])}, got {precision!r}")
         return _PRECISIONS[precision]
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -162,3 +169,18 @@ def tune_malloc() -> bool:
         return ok and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
     except (OSError, AttributeError):  # not glibc (musl) or no mallopt
         return False
+
+
+def configure_process(device: torch.device, threads: int | None = None) -> dict[str, object]:
+    """Tune this process for training on ``device``: ``threads`` CPU threads, glibc's malloc kept from unmapping
+    activation buffers (CPU, `tune_malloc`), cuDNN autotuning for fixed shapes (CUDA). Process-wide, hence a call
+    of its own; returns what it set."""
+    if threads:
+        torch.set_num_threads(threads)
+    done: dict[str, object] = {"threads": torch.get_num_threads()}
+    if device.type == "cpu":
+        done["malloc_tuned"] = tune_malloc()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        done["cudnn_benchmark"] = True
+    return done

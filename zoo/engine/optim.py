@@ -1,0 +1,104 @@
+"""Optimizer, parameter groups and the learning-rate schedule, which is one pure function of the step.
+
+`lr_factor` is the whole schedule: the learning rate of optimizer step ``step`` (0-based) is the group's peak
+learning rate times ``lr_factor(step, ...)``. `build_scheduler` wraps it in ``torch.optim.lr_scheduler.LambdaLR``;
+a resumed run sets the step and gets the same rate. To change a schedule, change this file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from .config import TrainConfig
+
+__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "norm_parameters", "param_groups", "warmup_steps"]
+
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)  # BN, SyncBN, IN, GN, LN, LayerNorm2d
+
+
+def norm_parameters(model: nn.Module, *, weights_only: bool = False) -> list[nn.Parameter]:
+    """The affine parameters of every normalization layer (only their scales with ``weights_only``)."""
+    out = []
+    for m in model.modules():
+        if isinstance(m, NORM_TYPES):
+            out += [p for name, p in m.named_parameters(recurse=False) if not weights_only or name == "weight"]
+    return out
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by (norm layer with ``norm_lr_scale``?, weight decay?), in model order.
+
+    With ``decoupled_wd`` a group's decay is divided by its learning rate, so that every group decays by
+    ``weight_decay`` times the schedule's factor per step, whatever its learning rate (airbench's convention).
+    """
+    norm_ids = {id(p) for p in norm_parameters(model)} if cfg.norm_lr_scale != 1.0 else set()
+    buckets: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            decays = cfg.decay_norm_bias or p.ndim > 1
+            buckets.setdefault((id(p) in norm_ids, decays), []).append(p)
+    groups = []
+    for (scaled, decays), params in buckets.items():
+        lr = cfg.lr * (cfg.norm_lr_scale if scaled else 1.0)
+        wd = cfg.weight_decay if decays else 0.0
+        groups.append({"params": params, "lr": lr, "weight_decay": wd / lr if cfg.decoupled_wd and wd else wd})
+    return groups
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD (nesterov optional), Adam or AdamW over the `param_groups` of ``model``."""
+    groups = param_groups(model, cfg)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
+
+
+def warmup_steps(cfg: TrainConfig, total: int, steps_per_epoch: int) -> int:
+    return min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
+
+
+def lr_factor(step: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) as a fraction of the peak; the schedules are those of
+    ``torch.optim.lr_scheduler`` the engine used before (`tests/test_optim.py` checks them step for step):
+
+    - ``onecycle``: linear from peak / 25 up to the peak over the warmup (25% of the run without one), then down
+      to peak / 25000 at the last step (``OneCycleLR``, linear annealing);
+    - ``linear``: ``warmup_start_factor`` up to 1 over the warmup, then down to ``final_lr_factor`` (airbench);
+    - ``cosine``, ``step`` (x0.1 at 50% and 75%), ``constant``: after a linear warmup from ``warmup_start_factor``.
+    """
+    total = max(1, cfg.epochs * steps_per_epoch)
+    step = min(step, total - 1)
+    warmup = warmup_steps(cfg, total, steps_per_epoch)
+    if cfg.schedule == "onecycle":
+        if total < 3:  # OneCycleLR needs at least 2 steps up and 1 down
+            return 1.0
+        pct = min(max(warmup / total if warmup else 0.25, 2 / total), 1 - 1 / total)
+        up_end, start = pct * total - 1, 1 / 25
+        if step <= up_end:
+            return start + (1 - start) * step / up_end
+        return 1 + (start / 1e3 - 1) * (step - up_end) / (total - 1 - up_end)
+    if warmup and step < warmup:
+        start = cfg.warmup_start_factor
+        return start + (1 - start) * step / warmup
+    t, length = step - warmup, total - warmup
+    if cfg.schedule == "linear":
+        return 1 + (cfg.final_lr_factor - 1) * t / length
+    if cfg.schedule == "cosine":
+        return (1 + math.cos(math.pi * t / length)) / 2
+    if cfg.schedule == "step":
+        milestones = (int(0.5 * total) - warmup, int(0.75 * total) - warmup)
+        return 0.1 ** sum(t >= m for m in milestones)
+    return 1.0
+
+
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """`lr_factor` as a ``LambdaLR``: call ``step()`` after every optimizer step."""
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, cfg, steps_per_epoch))
