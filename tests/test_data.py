@@ -138,3 +138,38 @@ def test_flip_cutout_and_determinism():
     a = aug(x, BatchContext(torch.Generator().manual_seed(5), torch.arange(64), 0, 0, 64))
     b = aug(x, BatchContext(torch.Generator().manual_seed(5), torch.arange(64), 0, 0, 64))
     assert torch.equal(a, b) and not torch.equal(a, x)
+
+
+class _Images(torch.utils.data.Dataset):
+    """A map-style Dataset of (PIL image, label), as torchvision's are."""
+
+    classes = ["a", "b", "c"]
+
+    def __init__(self, n=12):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return Image.new("RGB", (8, 8), (i * 20, 0, 255 - i * 20)), i % 3
+
+
+def test_a_dataset_is_read_into_memory_once_and_checked_to_fit(monkeypatch):
+    from zoo.data import as_split, load_splits, sources
+
+    split = as_split(_Images(), progress=False)
+    assert split.images.shape == (12, 3, 8, 8) and split.images.dtype == torch.uint8
+    assert split.classes == ("a", "b", "c") and split.labels.tolist() == [i % 3 for i in range(12)]
+    assert split.images[5, :, 0, 0].tolist() == [100, 0, 155]
+    train, test = load_splits({"train": _Images(), "val": _Images(6)}, progress=False)
+    assert len(train) == 12 and len(test) == 6
+    monkeypatch.setattr(sources, "_available_memory", lambda: 1000)
+    with pytest.raises(DataError, match=r"12 images of shape \(3, 8, 8\) need .* GiB as uint8 but only"):
+        as_split(_Images(), progress=False)
+    with pytest.raises(DataError, match="expected a data set name"):
+        load_splits(42)
+    with pytest.raises(DataError, match="a data dict needs a 'train' entry"):
+        load_splits({"test": _Images()})

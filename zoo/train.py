@@ -15,10 +15,10 @@ from typing import Any
 import torch
 
 from ._cli import add_config_flags, config_values, run
-from .engine import RECIPES, RESUME_OVERRIDES, Trainer, build_config, configure_process, load_config_file
+from .engine import RECIPES, RESUME_OVERRIDES, TrainConfig, Trainer, build_config, configure_process, load_config_file
 from .engine.config import field_flag
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "config_from_args", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
     add_config_flags(p)
     return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The run's config: `build_config` with ``--config FILE``'s values, then the flags given, over the recipe."""
+    values = {**(load_config_file(args.config) if args.config else {}), **config_values(args)}
+    return build_config(args.model, recipe=args.recipe, overrides=values)
 
 
 def resume_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
@@ -65,9 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             if not args.model:
                 parser.error("MODEL is required (or --resume RUN_DIR)")
-            values = {**(load_config_file(args.config) if args.config else {}), **config_values(args)}
-            cfg = build_config(args.model, recipe=args.recipe, overrides=values)
-            trainer = Trainer(cfg, argv=command, recipe=args.recipe, overwrite=args.overwrite)
+            trainer = Trainer(config_from_args(args), argv=command, recipe=args.recipe, overwrite=args.overwrite)
         configure_process(trainer.device, trainer.cfg.threads)  # threads, malloc, cuDNN: this process only
         return 0 if trainer.fit()["status"] == "finished" else 130
 

@@ -411,3 +411,75 @@ def test_cli_help_shows_groups_and_defaults(capsys):
     out = capsys.readouterr().out
     for text in ("data:", "optimisation", "machine:", "output:", "--channels-last", "--resume", "default: cifar10"):
         assert text in out
+
+
+# ----------------------------------------------------------------------------------------- the Python API
+class TinyNet(torch.nn.Module):
+    """A model the registry has never heard of."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.features = torch.nn.Sequential(zoo.layers.ConvBNAct(3, 8, 3), zoo.layers.ConvBNAct(8, 16, 3, stride=2))
+        self.head = zoo.layers.ClassifierHead(16, num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+def _tensors(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 4
+    images = (labels.view(-1, 1, 1, 1) * 60 + torch.randint(0, 40, (n, 3, 16, 16), generator=g)).to(torch.uint8)
+    return images, labels
+
+
+def test_fit_trains_a_model_of_your_own_on_tensors(tmp_path, capsys):
+    from zoo.engine import fit
+
+    data = {"train": _tensors(64, 0), "test": _tensors(32, 1)}
+    summary = fit(
+        TinyNet(num_classes=4),
+        data,
+        out=str(tmp_path),
+        run_name="own",
+        epochs=3,
+        batch_size=16,
+        progress=False,
+        plot=False,
+        lr=0.05,
+    )
+    assert summary["status"] == "finished" and summary["test_top1"] > 25
+    out = capsys.readouterr().out
+    assert "zoo.train: TinyNet on cifar10 (64 train, 32 test)" in out and "weights-only" in out
+    with pytest.raises(zoo.WeightsError, match="weights-only file"):
+        zoo.load(tmp_path / "own" / "last.safetensors")
+    header = zoo.load_weights(TinyNet(num_classes=4), tmp_path / "own" / "last.safetensors")
+    assert header["weights_only"] and header["label_names"] == ["0", "1", "2", "3"] and len(header["mean"]) == 3
+
+
+def test_float_images_in_0_1_train_exactly_as_their_uint8_values(tmp_path):
+    images, labels = _tensors(48, 0)
+    test = _tensors(16, 1)
+    common = {"epochs": 1, "batch_size": 16, "progress": False, "plot": False, "out": str(tmp_path), "seed": 3}
+    a = Trainer(
+        build_config("TinyNet", overrides={**common, "run_name": "u8"}),
+        model=TinyNet(4),
+        data={"train": (images, labels), "test": test},
+    )
+    b = Trainer(
+        build_config("TinyNet", overrides={**common, "run_name": "f"}),
+        model=TinyNet(4),
+        data={"train": (images.float() / 255, labels), "test": test},
+    )
+    assert torch.equal(a.train_images, b.train_images)
+    with pytest.raises(zoo.errors.DataError, match=r"float images must hold values in \[0, 1\]"):
+        Trainer(build_config("TinyNet", overrides=common), model=TinyNet(4), data=(images.float(), labels))
+
+
+def test_building_a_trainer_writes_nothing_and_leaves_the_process_alone(cifar10_dir, tmp_path):
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    trainer = Trainer(_cfg(cifar10_dir, tmp_path, run_name="quiet", threads=1))
+    assert not (tmp_path / "quiet").exists()
+    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), rng)
+    trainer.fit()
+    assert (tmp_path / "quiet" / "last.safetensors").is_file() and torch.equal(torch.get_rng_state(), rng)

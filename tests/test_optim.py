@@ -1,0 +1,96 @@
+"""The learning-rate schedule is one function of the step: checked step for step against torch's schedulers
+as the engine built them before (`reference_scheduler` is that code), and wrapped in LambdaLR."""
+
+import pytest
+import torch
+
+import zoo
+from zoo.engine import build_config, lr_factor
+from zoo.engine.optim import build_optimizer, build_scheduler, param_groups
+
+
+def reference_scheduler(opt, cfg, steps_per_epoch):
+    """The engine's schedules before they became `lr_factor`: torch.optim.lr_scheduler objects, chained."""
+    sched = torch.optim.lr_scheduler
+    total = max(1, cfg.epochs * steps_per_epoch)
+    warmup = min(total - 1, round(cfg.warmup_epochs * steps_per_epoch))
+    if cfg.schedule == "onecycle" and total >= 3:
+        pct = min(max(warmup / total if warmup else 0.25, 2 / total), 1 - 1 / total)
+        return sched.OneCycleLR(
+            opt,
+            max_lr=[g["lr"] for g in opt.param_groups],
+            total_steps=total,
+            pct_start=pct,
+            anneal_strategy="linear",
+            cycle_momentum=False,
+            div_factor=25.0,
+            final_div_factor=1e3,
+        )
+    if cfg.schedule == "onecycle":
+        return sched.ConstantLR(opt, factor=1.0, total_iters=0)
+    if cfg.schedule == "linear":
+        down = sched.LinearLR(opt, start_factor=1.0, end_factor=cfg.final_lr_factor, total_iters=total - warmup)
+        if not warmup:
+            return down
+        up = sched.LinearLR(opt, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
+        return sched.SequentialLR(opt, [up, down], milestones=[warmup])
+    if cfg.schedule == "cosine":
+        main = sched.CosineAnnealingLR(opt, T_max=total - warmup)
+    elif cfg.schedule == "step":
+        main = sched.MultiStepLR(opt, milestones=[int(0.5 * total) - warmup, int(0.75 * total) - warmup], gamma=0.1)
+    else:
+        main = sched.ConstantLR(opt, factor=1.0, total_iters=0)
+    if not warmup:
+        return main
+    ramp = sched.LinearLR(opt, start_factor=cfg.warmup_start_factor, end_factor=1.0, total_iters=warmup)
+    return sched.SequentialLR(opt, [ramp, main], milestones=[warmup])
+
+
+CASES = [
+    (schedule, epochs, spe, warmup)
+    for schedule in ("onecycle", "linear", "cosine", "step", "constant")
+    for epochs, spe in ((10, 7), (3, 1), (1, 2), (1, 1))
+    for warmup in (0.0, 1.5)
+]
+
+
+@pytest.mark.parametrize(("schedule", "epochs", "steps_per_epoch", "warmup"), CASES)
+def test_lr_factor_matches_the_torch_schedulers_step_for_step(schedule, epochs, steps_per_epoch, warmup):
+    cfg = build_config(
+        "resnet20",
+        overrides={
+            "schedule": schedule,
+            "epochs": epochs,
+            "warmup_epochs": warmup,
+            "lr": 0.4,
+            "warmup_start_factor": 0.2,
+            "final_lr_factor": 0.07,
+        },
+    )
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=cfg.lr)
+    reference = reference_scheduler(opt, cfg, steps_per_epoch)
+    for step in range(epochs * steps_per_epoch):
+        expected = opt.param_groups[0]["lr"]
+        assert cfg.lr * lr_factor(step, cfg, steps_per_epoch) == pytest.approx(expected, rel=1e-9, abs=1e-15), step
+        opt.step()
+        reference.step()
+
+
+def test_the_lambda_scheduler_sets_every_group_and_resumes_from_a_step():
+    cfg = build_config("airbench94_net", recipe="fast", overrides={"epochs": 4})
+    model = zoo.create("airbench94_net")
+    opt = build_optimizer(model, cfg)
+    sched = build_scheduler(opt, cfg, steps_per_epoch=5)
+    peaks = [g["lr"] for g in param_groups(model, cfg)]
+    seen = []
+    for step in range(20):
+        seen.append([g["lr"] for g in opt.param_groups])
+        assert seen[-1] == pytest.approx([p * lr_factor(step, cfg, 5) for p in peaks])
+        opt.step()
+        sched.step()
+    assert lr_factor(20, cfg, 5) == lr_factor(19, cfg, 5) > 0  # past the end: the last rate, never negative
+    fresh = build_scheduler(build_optimizer(model, cfg), cfg, steps_per_epoch=5)
+    fresh.last_epoch = 12  # what a resume sets
+    fresh.step()
+    assert fresh.optimizer.param_groups[0]["lr"] == pytest.approx(seen[13][0])
