@@ -26,7 +26,14 @@ def _trained_like(name):
 
 
 @pytest.mark.parametrize("fuse", [False, True], ids=["plain", "fused"])
-@pytest.mark.parametrize("name", ["modern_gap_cnn", "resnet20", "mobilenetv2_x0_5"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "modern_gap_cnn",
+        pytest.param("resnet20", marks=pytest.mark.slow),
+        pytest.param("mobilenetv2_x0_5", marks=pytest.mark.slow),
+    ],
+)
 def test_onnx_matches_pytorch_with_dynamic_batch(name, fuse, tmp_path):
     model = _trained_like(name)
     if fuse:

@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from test_train import _cfg, _state, _stop_at
+from runs import snapshot, stop_at, tiny_cfg
 
 import zoo
 from zoo.engine import Trainer
@@ -73,26 +73,28 @@ def test_load_teacher_checks_its_label_set_and_names_what_it_expected(teacher_fi
 
 
 def test_weight_zero_trains_exactly_as_without_a_teacher_and_weight_one_differs(cifar10_dir, tmp_path, teacher_file):
-    plain = Trainer(_cfg(cifar10_dir, tmp_path, run_name="plain", epochs=1))
+    plain = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="plain", epochs=1))
     plain.fit()
-    muted = Trainer(_cfg(cifar10_dir, tmp_path, run_name="w0", epochs=1, teacher=str(teacher_file), distill_weight=0.0))
+    muted = Trainer(
+        tiny_cfg(cifar10_dir, tmp_path, run_name="w0", epochs=1, teacher=str(teacher_file), distill_weight=0.0)
+    )
     muted.fit()
     taught = Trainer(
-        _cfg(cifar10_dir, tmp_path, run_name="w1", epochs=1, teacher=str(teacher_file), distill_weight=1.0)
+        tiny_cfg(cifar10_dir, tmp_path, run_name="w1", epochs=1, teacher=str(teacher_file), distill_weight=1.0)
     )
     taught.fit()
-    ref = _state(plain)
-    assert all(torch.equal(ref[k], v) for k, v in _state(muted).items())  # the teacher draws no random numbers
-    assert not all(torch.equal(ref[k], v) for k, v in _state(taught).items())
+    ref = snapshot(plain)
+    assert all(torch.equal(ref[k], v) for k, v in snapshot(muted).items())  # the teacher draws no random numbers
+    assert not all(torch.equal(ref[k], v) for k, v in snapshot(taught).items())
     config = json.loads((tmp_path / "w1" / "run.json").read_text())["config"]
     assert config["teacher"] == str(teacher_file) and config["distill_weight"] == 1.0
 
 
 def test_resume_with_a_teacher_is_exact_and_refuses_other_teacher_weights(cifar10_dir, tmp_path, teacher_file):
     over = {"teacher": str(teacher_file), "distill_temperature": 2.0}
-    reference = Trainer(_cfg(cifar10_dir, tmp_path, run_name="ref", **over))
+    reference = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="ref", **over))
     reference.fit()
-    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut", **over), callbacks=[_stop_at(0, 2)])
+    stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="cut", **over), callbacks=[stop_at(0, 2)])
     assert stopped.fit()["status"] == "interrupted"
     ckpt, original = (tmp_path / "cut" / "checkpoint.safetensors").read_bytes(), teacher_file.read_bytes()
     zoo.save_weights(zoo.create("modern_gap_cnn"), teacher_file)  # the file behind --teacher changed meanwhile
@@ -102,8 +104,8 @@ def test_resume_with_a_teacher_is_exact_and_refuses_other_teacher_weights(cifar1
     teacher_file.write_bytes(original)
     resumed = Trainer.resume(tmp_path / "cut")
     assert resumed.fit()["status"] == "finished"
-    ref = _state(reference)
-    assert all(torch.equal(ref[k], v) for k, v in _state(resumed).items())
+    ref = snapshot(reference)
+    assert all(torch.equal(ref[k], v) for k, v in snapshot(resumed).items())
 
 
 def test_cli_teacher_flags(cifar10_dir, tmp_path, teacher_file, capsys):

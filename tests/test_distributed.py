@@ -15,7 +15,7 @@ import zoo
 from zoo.data import load_cifar
 from zoo.engine import Trainer, build_config, evaluate
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.ddp
 DRIVER = Path(__file__).with_name("ddp_driver.py")
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,10 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fakedata import write_cifar10
 from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # each runs a script in its own interpreter
 
 
 def test_quickstart_runs():

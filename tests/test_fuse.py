@@ -44,16 +44,16 @@ def test_fused_outputs_match_and_no_foldable_bn_remains(name):
 
 def test_the_detector_sees_foldable_pairs_before_fusion():
     assert len(foldable_batchnorms(_calibrated("resnet20"))) == 21
-    assert len(foldable_batchnorms(_calibrated("wrn16_4"))) == 7  # every bn2, and the first bn1 (stem)
+    assert len(foldable_batchnorms(_calibrated("wrn16_4"))) == 7  # every conv2.bn, and the first conv1.bn (stem)
 
 
 def test_pre_activation_keeps_what_cannot_be_folded():
     model = zoo.fuse_bn(_calibrated("preact_resnet18"))
     remaining = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert len(remaining) == 9  # each block's bn1 (after a sum or the identity-shared stem) and the final norm
-    assert all(isinstance(b.bn2, nn.Identity) for s in model.stages for b in s)
+    assert len(remaining) == 9  # each block's conv1.bn (after a sum or the identity-shared stem) and the final norm
+    assert all(isinstance(b.conv2.bn, nn.Identity) for s in model.stages for b in s)
     wrn = zoo.fuse_bn(_calibrated("wrn16_4"))
-    assert isinstance(wrn.stages[0][0].bn1, nn.Identity)  # projection shortcut: the stem's output has one reader
+    assert isinstance(wrn.stages[0][0].conv1.bn, nn.Identity)  # projection shortcut: the stem's output has one reader
 
 
 def test_fuse_needs_eval_mode():

@@ -1,23 +1,10 @@
 """Hooks: a Callback sees every step and epoch; a new augmentation op is one function and a registration."""
 
 import torch
+from runs import tiny_cfg
 
 from zoo.data import AUGMENTATIONS, register_augmentation
-from zoo.engine import Callback, Trainer, build_config
-
-
-def _cfg(data_dir, out, **overrides):
-    base = {
-        "data_dir": str(data_dir),
-        "out": str(out),
-        "epochs": 2,
-        "batch_size": 16,
-        "progress": False,
-        "plot": False,
-        "eval_batch_size": 16,
-        "download": False,
-    }
-    return build_config("modern_gap_cnn", overrides={**base, **overrides})
+from zoo.engine import Callback, Trainer
 
 
 class Recorder(Callback):
@@ -46,7 +33,9 @@ class Recorder(Callback):
 
 def test_a_callback_sees_every_step_and_epoch_in_order(cifar10_dir, tmp_path):
     recorder, plain = Recorder(), []
-    trainer = Trainer(_cfg(cifar10_dir, tmp_path, run_name="h"), callbacks=[recorder, lambda t, e, s: plain.append(s)])
+    trainer = Trainer(
+        tiny_cfg(cifar10_dir, tmp_path, run_name="h"), callbacks=[recorder, lambda t, e, s: plain.append(s)]
+    )
     summary = trainer.fit()
     steps = trainer.steps_per_epoch
     expected = [("fit_start", 0)]
@@ -67,7 +56,7 @@ def test_a_new_augmentation_op_trains_in_a_few_lines(cifar10_dir, tmp_path):
         return torch.where(coin[:, None, None, None].to(x.device), 255 - x, x)
 
     try:
-        cfg = _cfg(cifar10_dir, tmp_path, run_name="aug", augment=("crop", "flip", "invert_for_test"))
+        cfg = tiny_cfg(cifar10_dir, tmp_path, run_name="aug", augment=("crop", "flip", "invert_for_test"))
         trainer = Trainer(cfg)
         assert trainer.augment.names == ("crop", "flip", "invert_for_test")
         assert trainer.fit()["status"] == "finished"

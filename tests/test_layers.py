@@ -82,8 +82,11 @@ def test_unknown_names_are_clear_errors():
 
 def test_pre_activation_order():
     block = NormActConv(4, 8)
-    assert [n for n, _ in block.named_children()] == ["bn", "act", "conv"]
+    assert [n for n, _ in block.named_children()] == ["bn", "act", "drop", "conv"]
     assert block.bn.num_features == 4 and block.conv.bias is None
+    assert NormActConv(4, 8, norm_layer=None).conv.bias is not None  # nothing normalises after it: bias on
+    x = torch.randn(2, 4, 6, 6)
+    assert torch.equal(block(x), block.conv(block.pre_activation(x)))
 
 
 def test_classifier_head():

@@ -123,6 +123,7 @@ def test_channels_last_and_bf16_autocast(name):
     assert (low.float().argmax(1) == ref.argmax(1)).float().mean() >= 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_torch_export_with_dynamic_batch(name):
     model = zoo.create(name).eval()
@@ -190,3 +191,19 @@ def test_airbench_whitening_init_whitens_patches():
     flat = out.transpose(0, 1).reshape(12, -1)
     cov = torch.cov(flat)
     assert torch.allclose(cov.diagonal(), torch.ones(12), atol=0.05)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_symbolically_traceable_with_the_input_check_kept(name):
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+    model = zoo.create(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    traced = torch.fx.symbolic_trace(model)
+    assert torch.allclose(traced(x), model(x), atol=1e-5)
+    with pytest.raises(ValueError, match=r"expected a float tensor of shape \(N, 3, H, W\)"):
+        traced(torch.randn(2, 1, 32, 32))  # the check is one node of the graph, not traced away
+    _, nodes = get_graph_node_names(model)
+    pooled = next(n for n in nodes if n.startswith("head.global_pool"))
+    features = create_feature_extractor(model, return_nodes={pooled: "pooled"})(x)["pooled"]
+    assert features.flatten(1).shape == (2, model.num_features)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn as nn
-from test_train import _cfg, _state, _stop_at
+from runs import snapshot, stop_at, tiny_cfg
 
 import zoo
 from zoo.data import alternating_flip_mask
@@ -104,7 +104,7 @@ def test_schedules_keep_per_group_learning_rates(schedule):
 
 
 def test_freeze_norm_scale_and_stem_and_data_init(cifar10_dir, tmp_path):
-    cfg = _cfg(
+    cfg = tiny_cfg(
         cifar10_dir,
         tmp_path,
         model="airbench94_net",
@@ -143,14 +143,14 @@ def test_freeze_norm_scale_and_stem_and_data_init(cifar10_dir, tmp_path):
 
 def test_data_init_needs_a_model_that_supports_it(cifar10_dir, tmp_path):
     with pytest.raises(ValueError, match="init_from_data"):
-        Trainer(_cfg(cifar10_dir, tmp_path, data_init=8))
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, data_init=8))
     with pytest.raises(ValueError, match="flip_mode"):
-        Trainer(_cfg(cifar10_dir, tmp_path, flip_mode="sometimes"))
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, flip_mode="sometimes"))
 
 
 def test_freezing_zero_initialised_scales_warns(cifar10_dir, tmp_path):
     with pytest.warns(UserWarning, match="zero_init_last"):
-        Trainer(_cfg(cifar10_dir, tmp_path, model="resnet20", freeze_norm_scale=True,
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, model="resnet20", freeze_norm_scale=True,
                      model_kwargs={"zero_init_last": True}))  # fmt: skip
 
 
@@ -159,12 +159,12 @@ def test_fast_recipe_resumes_bitwise(cifar10_dir, tmp_path):
     fast = {k: v for k, v in RECIPES["fast"].items() if k not in ("batch_size", "epochs", "data_init")}
     overrides = {**fast, "model": "airbench94_net", "epochs": 3, "data_init": 32, "freeze_stem_epochs": 1,
                  "lookahead_every": 2, "lr": 0.1}  # fmt: skip
-    reference = Trainer(_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
+    reference = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
     summary = reference.fit()
     assert summary["tta_level"] == 2 and "test_top1_tta" in summary
-    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[_stop_at(1, 1)])
+    stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[stop_at(1, 1)])
     assert stopped.fit()["status"] == "interrupted"
     resumed = Trainer.resume(tmp_path / "cut")
     assert resumed.fit()["status"] == "finished"
-    ref, res = _state(reference), _state(resumed)
+    ref, res = snapshot(reference), snapshot(resumed)
     assert all(torch.equal(ref[k], res[k]) for k in ref)

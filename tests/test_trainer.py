@@ -1,7 +1,6 @@
 """The engine and ``python -m zoo.train`` end to end on tiny fake CIFAR data."""
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -10,6 +9,7 @@ import textwrap
 
 import pytest
 import torch
+from runs import snapshot, stop_at, tiny_cfg
 from safetensors import safe_open
 
 import zoo
@@ -29,21 +29,6 @@ from zoo.train import main
 from zoo.weights import read_weights
 
 TINY = ["--epochs", "2", "--batch-size", "16", "--no-progress", "--eval-batch-size", "16"]
-
-
-def _cfg(data_dir, out, **overrides):
-    base = {
-        "data_dir": str(data_dir),
-        "out": str(out),
-        "epochs": 2,
-        "batch_size": 16,
-        "progress": False,
-        "plot": False,
-        "eval_batch_size": 16,
-        "download": False,
-    }
-    base.update(overrides)
-    return build_config(base.pop("model", "modern_gap_cnn"), overrides=base)
 
 
 def test_cli_end_to_end(cifar10_dir, tmp_path, capsys):
@@ -98,7 +83,7 @@ def test_curves_leave_pyplot_and_the_backend_alone(tmp_path, monkeypatch):
 
 
 def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir, tmp_path):
-    summary = Trainer(_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True)).fit()
+    summary = Trainer(tiny_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True)).fit()
     assert summary["best"]["selected_on"] == "val" and "val_top1" in summary and "test_top1" in summary
     assert 0 <= summary["test_top1_tta"] <= 100
     assert zoo.load(tmp_path / "v" / "last.safetensors").zoo_cfg["metrics"]["test_top1_tta"] == pytest.approx(
@@ -108,31 +93,16 @@ def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir
     assert all(r["eval_split"] == "val" for r in rows)
 
 
-def _state(trainer):
-    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
-
-
-def _stop_at(epoch_stop, step_stop, how="request"):
-    def callback(trainer, epoch, step):
-        if (epoch, step) == (epoch_stop, step_stop):
-            if how == "signal":
-                os.kill(os.getpid(), signal.SIGTERM)
-            else:
-                trainer.request_stop("test stop")
-
-    return callback
-
-
 @pytest.mark.parametrize(("stop", "how"), [((0, 3), "request"), ((0, 1), "signal")], ids=["after-epoch", "sigterm"])
 def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
     overrides = {"ema": True, "schedule": "onecycle", "cutout": 4}
-    reference = Trainer(_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
+    reference = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
     reference.fit()
-    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[_stop_at(*stop, how)])
+    stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[stop_at(*stop, how)])
     assert stopped.fit()["status"] == "interrupted"
     resumed = Trainer.resume(tmp_path / "cut")
     assert resumed.fit()["status"] == "finished"
-    ref, res = _state(reference), _state(resumed)
+    ref, res = snapshot(reference), snapshot(resumed)
     assert all(torch.equal(ref[k], res[k]) for k in ref)
     ref_ema = reference.ema.state_dict()
     assert all(torch.equal(v, resumed.ema.state_dict()[k]) for k, v in ref_ema.items())
@@ -147,7 +117,7 @@ def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
 
 
 def test_a_run_from_before_sessions_stops_with_one_clear_message(cifar10_dir, tmp_path):
-    stopped = Trainer(_cfg(cifar10_dir, tmp_path, run_name="old"), argv=["first", "cmd"], callbacks=[_stop_at(0, 2)])
+    stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="old"), argv=["first", "cmd"], callbacks=[stop_at(0, 2)])
     stopped.fit()
     path = tmp_path / "old" / "run.json"
     meta = json.loads(path.read_text())
@@ -158,7 +128,7 @@ def test_a_run_from_before_sessions_stops_with_one_clear_message(cifar10_dir, tm
 
 
 def test_a_resumed_run_may_change_where_it_runs_but_not_what_it_trains(cifar10_dir, tmp_path, capsys):
-    Trainer(_cfg(cifar10_dir, tmp_path, run_name="cut"), callbacks=[_stop_at(0, 1)]).fit()
+    Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="cut"), callbacks=[stop_at(0, 1)]).fit()
     run = tmp_path / "cut"
     before = (run / "run.json").read_text()
     with pytest.raises(ValueError, match="epochs, lr cannot change"):
@@ -204,6 +174,7 @@ def test_git_commit_prefers_the_environment_for_copies_of_the_tree(monkeypatch):
     assert trainer.git_commit() is None
 
 
+@pytest.mark.slow
 def test_checkpoint_survives_a_killed_writer(tmp_path):
     path = tmp_path / "checkpoint.safetensors"
     save_checkpoint(path, {"i": 0, "t": torch.zeros(4)})
@@ -239,7 +210,7 @@ def test_non_finite_loss_stops_with_epoch_and_step(cifar10_dir, tmp_path):
             with torch.no_grad():
                 next(trainer.model.parameters()).fill_(float("nan"))
 
-    trainer = Trainer(_cfg(cifar10_dir, tmp_path, run_name="nan"), callbacks=[poison])
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="nan"), callbacks=[poison])
     with pytest.raises(NonFiniteLossError, match="epoch 2, step 3"):
         trainer.fit()
     run = tmp_path / "nan"
@@ -338,12 +309,13 @@ def test_strided_depthwise_convs_compute_in_fp32_under_cpu_bf16(cifar10_dir, tmp
     # the engine applies it for CPU bf16 only, and records it in the run's session
     for device, dtype in (("cpu", None), ("cpu", torch.float16), ("cuda", torch.bfloat16)):
         assert apply_training_precision_policy(zoo.create("mobilenetv2_x0_5"), torch.device(device), dtype) == 0
-    bf16 = Trainer(_cfg(cifar10_dir, tmp_path, model="mobilenetv2_x0_5", precision="bf16", run_name="b", epochs=1))
+    bf16 = Trainer(tiny_cfg(cifar10_dir, tmp_path, model="mobilenetv2_x0_5", precision="bf16", run_name="b", epochs=1))
     assert bf16.fp32_convs == 3 and isinstance(bf16.model.blocks[3].conv_dw.conv, Fp32Conv2d)
     bf16.fit()
     assert json.loads((tmp_path / "b" / "run.json").read_text())["sessions"][0]["fp32_convs"] == 3
     assert (
-        Trainer(_cfg(cifar10_dir, tmp_path, model="mobilenetv2_x0_5", precision="fp32", run_name="f")).fp32_convs == 0
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, model="mobilenetv2_x0_5", precision="fp32", run_name="f")).fp32_convs
+        == 0
     )
 
 
@@ -382,7 +354,7 @@ def test_folder_dataset_training(tmp_path):
 
 def test_cifar100_training(cifar100_dir, tmp_path):
     summary = Trainer(
-        _cfg(cifar100_dir, tmp_path, dataset="cifar100", model="resnet20", epochs=1, run_name="c100")
+        tiny_cfg(cifar100_dir, tmp_path, dataset="cifar100", model="resnet20", epochs=1, run_name="c100")
     ).fit()
     assert summary["status"] == "finished"
     model = zoo.load(tmp_path / "c100" / "last.safetensors")
@@ -478,7 +450,7 @@ def test_float_images_in_0_1_train_exactly_as_their_uint8_values(tmp_path):
 
 def test_building_a_trainer_writes_nothing_and_leaves_the_process_alone(cifar10_dir, tmp_path):
     threads, rng = torch.get_num_threads(), torch.get_rng_state()
-    trainer = Trainer(_cfg(cifar10_dir, tmp_path, run_name="quiet", threads=1))
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="quiet", threads=1))
     assert not (tmp_path / "quiet").exists()
     assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), rng)
     trainer.fit()

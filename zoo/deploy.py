@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,9 +12,9 @@ import torch
 import torch.nn as nn
 
 from .data.folder import read_image
-from .errors import DataError
+from .errors import ConfigError, DataError
 
-__all__ = ["export_onnx", "export_program", "load_image", "predict_images"]
+__all__ = ["export_onnx", "export_program", "load_image", "predict_images", "require_onnx"]
 
 
 def _example(model: nn.Module, batch_size: int = 2) -> torch.Tensor:
@@ -31,8 +32,16 @@ def export_program(model: nn.Module, path: str | os.PathLike[str] | None = None)
     return program
 
 
+def require_onnx() -> None:
+    """Raise a clear error when the ``onnx`` extra (onnx, onnxscript, onnxruntime) is not installed."""
+    missing = [name for name in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"ONNX needs {', '.join(missing)}: pip install 'zoo[onnx]'")
+
+
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | None = None) -> Path:
     """An ONNX file (input ``input``: float N x C x H x W, output ``logits``) with a dynamic batch dimension."""
+    require_onnx()
     model.eval()
     batch = torch.export.Dim("batch", min=1, max=4096)
     kwargs: dict[str, Any] = {"opset_version": opset} if opset else {}

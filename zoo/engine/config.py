@@ -12,12 +12,12 @@ import dataclasses
 import json
 import math
 import os
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import yaml
 
 from ..errors import ConfigError, UnknownModelError

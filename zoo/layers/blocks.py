@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .conv_bn_act import ConvBNAct
-from .create import LayerType, create_act, create_norm, get_norm_layer
+from .conv_bn_act import ConvBNAct, NormActConv
+from .create import LayerType, create_act
 
 __all__ = ["BasicBlock", "InvertedResidual", "PreActBasicBlock"]
 
@@ -44,10 +44,9 @@ class BasicBlock(nn.Module):
 
 
 class PreActBasicBlock(nn.Module):
-    """Pre-activation basic block (He et al. 2016, identity mappings; Zagoruyko & Komodakis 2016).
-
-    ``bn1 -> act1 -> conv1 -> bn2 -> act2 -> dropout -> conv2``, plus the shortcut. A projection
-    shortcut is a bias-free 1x1 conv applied to the pre-activated input, as in both papers.
+    """Pre-activation basic block (He et al. 2016, identity mappings; Zagoruyko & Komodakis 2016): two `NormActConv`,
+    ``bn -> act -> conv`` then ``bn -> act -> dropout -> conv``, plus the shortcut. A projection shortcut is a
+    bias-free 1x1 conv applied to the pre-activated input, as in both papers.
     """
 
     def __init__(
@@ -61,29 +60,22 @@ class PreActBasicBlock(nn.Module):
         drop_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        bias = get_norm_layer(norm_layer) is None  # no norm follows: the conv keeps its bias
-        self.bn1 = create_norm(norm_layer, in_chs)
-        self.act1 = create_act(act_layer)
-        self.conv1 = nn.Conv2d(in_chs, out_chs, 3, stride, 1, bias=bias)
-        self.bn2 = create_norm(norm_layer, out_chs)
-        self.act2 = create_act(act_layer)
-        self.drop = nn.Dropout(drop_rate)
-        self.conv2 = nn.Conv2d(out_chs, out_chs, 3, 1, 1, bias=bias)
+        self.conv1 = NormActConv(in_chs, out_chs, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
+        self.conv2 = NormActConv(out_chs, out_chs, 3, norm_layer=norm_layer, act_layer=act_layer, drop_rate=drop_rate)
         self.shortcut = nn.Conv2d(in_chs, out_chs, 1, stride, bias=False) if stride != 1 or in_chs != out_chs else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.act1(self.bn1(x))
-        shortcut = x if self.shortcut is None else self.shortcut(out)
-        out = self.conv1(out)
-        out = self.conv2(self.drop(self.act2(self.bn2(out))))
-        return out + shortcut
+        pre = self.conv1.pre_activation(x)
+        shortcut = x if self.shortcut is None else self.shortcut(pre)
+        return self.conv2(self.conv1.conv(pre)) + shortcut
 
     def fold_bn(self) -> None:
-        """Fold bn2 into conv1; bn1 follows the previous block's sum and stays (see `PreActResNet.fold_bn`)."""
+        """Fold conv2's norm into conv1's conv; conv1's norm follows the previous block's sum and stays (see
+        `PreActResNet.fold_bn`)."""
         from ..fuse import fold_conv_bn, is_foldable
 
-        if is_foldable(self.bn2):
-            self.conv1, self.bn2 = fold_conv_bn(self.conv1, self.bn2), nn.Identity()
+        if is_foldable(self.conv2.bn):
+            self.conv1.conv, self.conv2.bn = fold_conv_bn(self.conv1.conv, self.conv2.bn), nn.Identity()
 
 
 class InvertedResidual(nn.Module):

@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from .create import LayerType, create_act, create_norm, get_norm_layer
 
-__all__ = ["ConvBNAct", "ConvNormAct", "NormActConv"]
+__all__ = ["ConvBNAct", "NormActConv"]
 
 
 class ConvBNAct(nn.Module):
@@ -62,13 +62,10 @@ class ConvBNAct(nn.Module):
             self.conv, self.bn = fold_conv_bn(self.conv, self.bn), nn.Identity()
 
 
-ConvNormAct = ConvBNAct  # timm's name for the same block
-
-
 class NormActConv(nn.Module):
-    """Pre-activation order ``bn -> act -> conv`` (He et al. 2016, identity mappings).
-
-    The conv is bias-free: in pre-activation nets its output is summed and normalised by the next block.
+    """Pre-activation order ``bn -> act -> (dropout) -> conv`` (He et al. 2016, identity mappings; WRN's dropout),
+    children ``bn``, ``act``, ``drop``, ``conv``. `pre_activation` is ``act(bn(x))`` alone, for blocks whose
+    projection shortcut reads it. The conv has a bias only when nothing normalises after it (``norm_layer=None``).
     """
 
     def __init__(
@@ -81,18 +78,25 @@ class NormActConv(nn.Module):
         *,
         dilation: int = 1,
         padding: int | None = None,
-        bias: bool = False,
+        bias: bool | None = None,
+        drop_rate: float = 0.0,
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
     ) -> None:
         super().__init__()
         if padding is None:
             padding = (kernel_size - 1) // 2 * dilation
+        if bias is None:
+            bias = get_norm_layer(norm_layer) is None
         self.bn = create_norm(norm_layer, in_chs)
         self.act = create_act(act_layer)
+        self.drop = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
         self.conv = nn.Conv2d(
             in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
         )
 
+    def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(x))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.act(self.bn(x)))
+        return self.conv(self.drop(self.pre_activation(x)))

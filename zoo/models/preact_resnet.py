@@ -48,16 +48,16 @@ class PreActResNet(ZooModel):
         init_weights(self)
 
     def fold_bn(self) -> None:
-        """Fold the first block's bn1 into the stem when nothing else reads the stem's output.
+        """Fold the first block's first norm into the stem when nothing else reads the stem's output.
 
         That holds when the first block has a projection shortcut (it reads the pre-activated input, as in the
-        wide ResNets); with an identity shortcut the raw stem output is added back and bn1 must stay.
+        wide ResNets); with an identity shortcut the raw stem output is added back and that norm must stay.
         """
         from ..fuse import fold_conv_bn, is_foldable
 
         first = self.stages[0][0]
-        if first.shortcut is not None and is_foldable(first.bn1):
-            self.stem, first.bn1 = fold_conv_bn(self.stem, first.bn1), nn.Identity()
+        if first.shortcut is not None and is_foldable(first.conv1.bn):
+            self.stem, first.conv1.bn = fold_conv_bn(self.stem, first.conv1.bn), nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.final_act(self.final_norm(self.stages(self.stem(x))))
