@@ -12,8 +12,7 @@ Two numbers per model, both on random 32x32 inputs through the engine's device a
 
 With ``--models`` only those entries of an existing ``--json`` file are measured again; the file keeps one
 machine, so adding to a file measured on another CPU, thread count or torch version is refused.
-Then regenerate the page: ``python -m zoo.list --format markdown --builtin --speed docs/data/model_speed.json
---output docs/models.md``.
+Then regenerate the page: ``python tools/gen_docs.py``.
 """
 
 from __future__ import annotations

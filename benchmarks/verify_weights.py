@@ -3,7 +3,7 @@
     python benchmarks/verify_weights.py --data-dir DIR [--models resnet20.cifar10 ...] [--no-tta]
 
 Each ``NAME.TAG`` of ``zoo.list_models(pretrained=True)`` is built with ``zoo.create`` (its pinned sha256 is
-checked on load) and evaluated in fp32 by ``zoo.eval``'s ``evaluate_model``, the function ``zoo.publish`` used
+checked on load) and evaluated in fp32 by ``zoo.eval``'s ``evaluate_model``, the function ``tools/publish.py`` used
 to write the card, at ``--tta 2``: its forward passes give the plain and ``--tta`` numbers too (``--no-tta``:
 plain only). Every measured number is compared with the registry's copy of the card's
 (``zoo/pretrained/manifest.json``; a test keeps the card, the manifest and the file's header equal): top-1,
