@@ -213,9 +213,9 @@ def publish(
         raise ConfigError(
             f"{run_dir} has not finished (no last.safetensors): finish it with python -m zoo.train --resume {run_dir}"
         )
+    model = load(source).eval()  # a file without a zoo header is refused here
     _, header = read_weights(source)
     name = header["architecture"]
-    model = load(source).eval()
     # never download: the card names the data copy (``data_note``) its numbers come from, so use the one given
     test = load_cifar(header.get("config", {}).get("dataset", "cifar10"), "test", data_dir, download=False)
     fp32 = evaluate_model(model, test, progress=True)

@@ -155,7 +155,7 @@ def _from_tensors(
     meta = _build(info, kwargs, device="meta")
     if fused:
         fuse_bn(meta.eval())
-    ready = match_state_dict(meta, tensors, adapt=adapt, source=source)
+    ready = match_state_dict(meta, tensors, adapt=adapt, source=source, name=info.name)
     del meta
     model = _build(info, kwargs)
     if fused:

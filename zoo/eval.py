@@ -150,6 +150,7 @@ def _print(args: argparse.Namespace, result: dict[str, Any], labels: list[str]) 
 
 
 def _main(args: argparse.Namespace) -> int:
+    resolve_device(args.device)  # a device that is not there is the first thing to say
     model = model_from_args(args, require_weights=True)
     split = eval_split(args.dataset, args.data_dir, args.download, model.pretrained_cfg["input_size"][1:])
     if args.limit:

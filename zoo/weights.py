@@ -363,8 +363,10 @@ def match_state_dict(
     strict: bool = True,
     adapt: bool = False,
     source: str = "weights",
+    name: str | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Check ``state`` against ``model`` (which may live on the meta device) and return what to load.
+    """Check ``state`` against ``model`` (which may live on the meta device; ``name`` is what errors call it) and
+    return what to load.
 
     ``adapt=True`` (fine-tuning, asked for with another ``num_classes`` or ``in_chans``) leaves a classifier of
     another size freshly initialised and adapts the input conv with timm's ``adapt_input_conv``; otherwise any
@@ -422,7 +424,7 @@ def match_state_dict(
     if strict and unexpected:
         problems.append(f"unexpected keys: {_listing(unexpected)}")
     if problems:
-        arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
+        arch = name or (getattr(model, "pretrained_cfg", None) or {}).get("architecture") or type(model).__name__
         raise WeightsError(f"{source} does not fit {arch} (is it for another architecture?): " + "; ".join(problems))
     bad = [k for k in target if k in state and state[k].is_floating_point() and not torch.isfinite(state[k]).all()]
     if bad:

@@ -119,8 +119,9 @@ class RunDir:
         run = cls(path, writer=writer)
         if not writer:
             return run
-        if run.path.exists() and not run.path.is_dir():
-            raise RunDirError(f"run folder {run.path} is a file")
+        blocked = next((p for p in (run.path, *run.path.parents) if p.exists() and not p.is_dir()), None)
+        if blocked is not None:
+            raise RunDirError(f"cannot create run folder {run.path}: {blocked} is a file, not a folder")
         try:
             run.path.mkdir(parents=True, exist_ok=overwrite)
         except FileExistsError:
@@ -128,8 +129,6 @@ class RunDir:
                 f"run folder {run.path} already exists: continue it with --resume {run.path}, pick another --name, "
                 "or replace it with --overwrite"
             ) from None
-        except (NotADirectoryError, FileNotFoundError) as exc:
-            raise RunDirError(f"cannot create run folder {run.path}: {exc.strerror}") from None
         run.lock()
         for name in RUN_FILES:
             (run.path / name).unlink(missing_ok=True)
@@ -203,17 +202,23 @@ class RunDir:
         exactly the rows of its finished epochs) and, with ``plot``, ``curves.png``."""
         if not self.writer:
             return
-        with open(self.path / "metrics.jsonl", "w") as f:
-            f.writelines(json.dumps(row) + "\n" for row in rows)
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
-        with open(self.path / "metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        if plot:
-            plot_curves(rows, self.path / "curves.png", title=title)
+        try:
+            with open(self.path / "metrics.jsonl", "w") as f:
+                f.writelines(json.dumps(row) + "\n" for row in rows)
+            with open(self.path / "metrics.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            if plot:
+                plot_curves(rows, self.path / "curves.png", title=title)
+        except OSError as exc:  # a full disk: the checkpoint is what matters, and it is written atomically
+            free = shutil.disk_usage(self.path).free
+            raise StorageError(
+                f"cannot write the metrics in {self.path}: {exc.strerror} ({free:,} bytes free)"
+            ) from None
 
 
 def session_record(argv: Sequence[str], device: torch.device, precision: str, **extra: Any) -> dict[str, Any]:
