@@ -1,11 +1,14 @@
 """Registry-wide tests: every registered model is checked the moment it is registered."""
 
+import math
+
 import pytest
 import torch
 import torch.nn as nn
 from graph import conv_norm_pairs
 
 import zoo
+from zoo import _factory
 
 BIG = {"wrn28_10", "vgg19_bn", "vgg16_bn", "preact_resnet18", "resnet18", "resnet110"}
 MODELS = [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in zoo.list_models()]
@@ -207,3 +210,63 @@ def test_symbolically_traceable_with_the_input_check_kept(name):
     pooled = next(n for n in nodes if n.startswith("head.global_pool"))
     features = create_feature_extractor(model, return_nodes={pooled: "pooled"})(x)["pooled"]
     assert features.flatten(1).shape == (2, model.num_features)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_timm_head_contract(name):
+    model = zoo.create(name, global_pool="max", drop_rate=0.1)
+    x = torch.randn(2, 3, 32, 32)
+    assert model.global_pool == "max" and model.head_hidden_size == model.num_features
+    assert model(x).shape == (2, 10)
+    model.reset_classifier(0, "")  # timm's way to get the unpooled feature map
+    assert model(x).shape == model.forward_features(x).shape
+    model.reset_classifier(5, "avg")
+    assert model(x).shape == (2, 5) and model.global_pool == "avg"
+    with pytest.raises(zoo.errors.ModelKwargsError, match="needs num_classes=0"):
+        zoo.create(name, global_pool="")
+    with pytest.raises(zoo.errors.ModelKwargsError, match="global_pool"):
+        zoo.create(name, global_pool="median")
+    has_path = "drop_path_rate" in (_factory.accepted_kwargs(zoo.model_info(name)) or ())
+    if has_path:
+        paths = [m for m in zoo.create(name, drop_path_rate=0.2).modules() if type(m).__name__ == "DropPath"]
+        assert (
+            paths and 0.15 < max(p.drop_prob for p in paths) <= 0.2
+        )  # linear to 0.2 (the last block may have no residual)
+    else:
+        with pytest.raises(zoo.errors.ModelKwargsError, match=f"{name} does not take drop_path_rate"):
+            zoo.create(name, drop_path_rate=0.1)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_feature_extraction_as_timm_has_it(name):
+    model = zoo.create(name).eval()
+    x = torch.randn(2, 3, 32, 32)
+    info = model.feature_info
+    final, maps = model.forward_intermediates(x)
+    assert torch.equal(final, model.forward_features(x)) and len(maps) == len(info)
+    for f, m in zip(info, maps):
+        assert m.shape[1] == f["num_chs"] and m.shape[2] == math.ceil(32 / f["reduction"]) - (name == "airbench94_net")
+    assert [m.shape for m in model.forward_intermediates(x, indices=[0, -1], intermediates_only=True)] == [
+        maps[0].shape,
+        maps[-1].shape,
+    ]
+    features = zoo.create(name, features_only=True, out_indices=(0, len(info) - 1)).eval()
+    out = features(x)
+    assert [o.shape[1] for o in out] == features.feature_info.channels() == [info[0]["num_chs"], info[-1]["num_chs"]]
+    assert model.pretrained_cfg["pool_size"] == tuple(final.shape[2:])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gradient_checkpointing_where_supported(name):
+    model = zoo.create(name)
+    x = torch.randn(2, 3, 32, 32)
+    if model.checkpoint_stages is None:
+        with pytest.raises(zoo.errors.ConfigError, match="does not support gradient checkpointing"):
+            model.set_grad_checkpointing()
+        return
+    torch.manual_seed(0)
+    model.eval()  # no BN statistics updates, no dropout: the same function with and without checkpointing
+    plain = torch.autograd.grad(model(x).sum(), list(model.parameters()), allow_unused=True)
+    model.set_grad_checkpointing()
+    ckpt = torch.autograd.grad(model(x).sum(), list(model.parameters()), allow_unused=True)
+    assert all((a is None and b is None) or torch.allclose(a, b, atol=1e-5) for a, b in zip(plain, ckpt))

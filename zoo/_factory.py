@@ -11,11 +11,13 @@ from __future__ import annotations
 import inspect
 import os
 import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
+from timm.models._features import FeatureGetterNet
 
 from .data.constants import CIFAR10_CLASSES
 from .errors import ModelKwargsError, UnknownModelError, WeightsError
@@ -99,8 +101,6 @@ def _configure(
     if labels is None or len(labels) != num_classes:
         labels = CIFAR10_CLASSES if num_classes == 10 and spec is None and not header else None
     classifier = model.get_classifier() if hasattr(model, "get_classifier") else None
-    feature_info = getattr(model, "feature_info", None)
-    reduction = feature_info[-1]["reduction"] if feature_info else None
     size = info.input_size[1:]
     model.pretrained_cfg = model.default_cfg = {
         "architecture": info.name,
@@ -116,7 +116,7 @@ def _configure(
         "std": tuple(header.get("std") or info.std),
         "num_classes": num_classes,
         "label_names": tuple(labels) if labels is not None else None,
-        "pool_size": tuple(s // reduction for s in size) if reduction else None,
+        "pool_size": info.feature_size,
         "first_conv": _first(model, nn.Conv2d),
         "classifier": next((n for n, m in model.named_modules() if m is classifier), None),
         "license": "mit",
@@ -171,6 +171,8 @@ def create(
     weights: PathOrUrl | None = None,
     num_classes: int | None = None,
     in_chans: int | None = None,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
     **kwargs: Any,
 ) -> nn.Module:
     """Build a registered model by name, optionally with weights.
@@ -180,8 +182,37 @@ def create(
     says otherwise). With ``num_classes`` different from the weights', the classifier is re-initialised
     (fine-tuning) and every other tensor loads; with ``in_chans`` different from them, the input conv is adapted
     as timm does (summed for 1 channel, else repeated). ``num_classes=0`` builds the model without a classifier
-    (timm's convention: ``forward`` returns the pooled features).
+    (timm's convention: ``forward`` returns the pooled features). ``features_only=True`` returns timm's feature
+    extractor around the model: ``forward`` gives the maps of the ``feature_info`` stages ``out_indices`` (all by
+    default), and ``feature_info.channels()`` / ``.reduction()`` describe them.
     """
+    if not features_only and out_indices is not None:
+        raise ModelKwargsError("out_indices selects feature maps: it needs features_only=True")
+    model = _create(
+        model_name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans, **kwargs
+    )
+    return _features(model, out_indices) if features_only else model
+
+
+def _features(model: nn.Module, out_indices: int | Sequence[int] | None) -> nn.Module:
+    if not getattr(model, "feature_info", None):
+        raise ModelKwargsError(f"{model.pretrained_cfg['architecture']} has no feature_info: no features_only")
+    indices = tuple(range(len(model.feature_info))) if out_indices is None else out_indices
+    features = FeatureGetterNet(model, indices, prune=False)
+    features.pretrained_cfg = features.default_cfg = model.pretrained_cfg
+    features.zoo_cfg = model.zoo_cfg
+    return features
+
+
+def _create(
+    model_name: str,
+    *,
+    pretrained: bool,
+    weights: PathOrUrl | None,
+    num_classes: int | None,
+    in_chans: int | None,
+    **kwargs: Any,
+) -> nn.Module:
     _check_count("num_classes", num_classes, 0)
     _check_count("in_chans", in_chans, 1)
     name, tag = split_model_name(model_name)

@@ -97,6 +97,17 @@ class ModelInfo:
     def _counts(self) -> tuple[int, int]:
         return count_params_and_macs(self.builder, self.input_size)
 
+    @functools.cached_property
+    def feature_size(self) -> tuple[int, ...] | None:
+        """``(h, w)`` of ``forward_features``' map at ``input_size`` (timm's ``pool_size``), from a meta-device
+        forward pass; None for a model without ``forward_features``."""
+        with torch.device("meta"):
+            model = self.builder()
+            if not callable(getattr(model, "forward_features", None)):
+                return None
+            with torch.no_grad():
+                return tuple(model.eval().forward_features(torch.empty(1, *self.input_size)).shape[2:])
+
     @property
     def params(self) -> int:
         """Parameter count for the default ``num_classes`` (built on the meta device: no memory, no init cost)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from timm.layers import DropPath
 
 from .conv_bn_act import ConvBNAct, NormActConv
 from .create import LayerType, create_act
@@ -26,6 +27,7 @@ class BasicBlock(nn.Module):
         *,
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.conv1 = ConvBNAct(in_chs, out_chs, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
@@ -34,19 +36,21 @@ class BasicBlock(nn.Module):
             self.shortcut: nn.Module = ConvBNAct(in_chs, out_chs, 1, stride, norm_layer=norm_layer, act_layer=None)
         else:
             self.shortcut = nn.Identity()
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
         self.act = create_act(act_layer)
 
     def zero_init_last(self) -> None:
         zero_init_norm(self.conv2.bn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.conv2(self.conv1(x)) + self.shortcut(x))
+        return self.act(self.drop_path(self.conv2(self.conv1(x))) + self.shortcut(x))
 
 
 class PreActBasicBlock(nn.Module):
     """Pre-activation basic block (He et al. 2016, identity mappings; Zagoruyko & Komodakis 2016): two `NormActConv`,
     ``bn -> act -> conv`` then ``bn -> act -> dropout -> conv``, plus the shortcut. A projection shortcut is a
-    bias-free 1x1 conv applied to the pre-activated input, as in both papers.
+    bias-free 1x1 conv applied to the pre-activated input, as in both papers. ``drop_path`` is stochastic depth on
+    the residual branch.
     """
 
     def __init__(
@@ -58,16 +62,18 @@ class PreActBasicBlock(nn.Module):
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
         drop_rate: float = 0.0,
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         self.conv1 = NormActConv(in_chs, out_chs, 3, stride, norm_layer=norm_layer, act_layer=act_layer)
         self.conv2 = NormActConv(out_chs, out_chs, 3, norm_layer=norm_layer, act_layer=act_layer, drop_rate=drop_rate)
         self.shortcut = nn.Conv2d(in_chs, out_chs, 1, stride, bias=False) if stride != 1 or in_chs != out_chs else None
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = self.conv1.pre_activation(x)
         shortcut = x if self.shortcut is None else self.shortcut(pre)
-        return self.conv2(self.conv1.conv(pre)) + shortcut
+        return self.drop_path(self.conv2(self.conv1.conv(pre))) + shortcut
 
     def fold_bn(self) -> None:
         """Fold conv2's norm into conv1's conv; conv1's norm follows the previous block's sum and stays (see
@@ -90,6 +96,7 @@ class InvertedResidual(nn.Module):
         *,
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu6",
+        drop_path: float = 0.0,
     ) -> None:
         super().__init__()
         mid_chs = in_chs * expand_ratio
@@ -103,6 +110,7 @@ class InvertedResidual(nn.Module):
             mid_chs, mid_chs, 3, stride, groups=mid_chs, norm_layer=norm_layer, act_layer=act_layer
         )
         self.conv_pwl = ConvBNAct(mid_chs, out_chs, 1, norm_layer=norm_layer, act_layer=None)
+        self.drop_path = DropPath(drop_path) if drop_path and self.use_residual else nn.Identity()
 
     def zero_init_last(self) -> None:
         if self.use_residual:
@@ -110,7 +118,7 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv_pwl(self.conv_dw(self.conv_pw(x)))
-        return out + x if self.use_residual else out
+        return self.drop_path(out) + x if self.use_residual else out
 
 
 def zero_init_norm(norm: nn.Module) -> None:

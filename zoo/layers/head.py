@@ -5,15 +5,18 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..errors import ModelKwargsError
+
 __all__ = ["ClassifierHead"]
 
-_POOLS = {"avg": nn.AdaptiveAvgPool2d, "max": nn.AdaptiveMaxPool2d}
+_POOLS = {"avg": lambda: nn.AdaptiveAvgPool2d(1), "max": lambda: nn.AdaptiveMaxPool2d(1), "": nn.Identity}
 
 
 class ClassifierHead(nn.Module):
-    """Global ``pool_type`` pooling (``"avg"`` or ``"max"``), flatten, dropout, then ``fc``.
+    """Global ``pool_type`` pooling (``"avg"``, ``"max"``, or ``""`` for none), flatten, dropout, then ``fc``.
 
-    ``num_classes=0`` replaces ``fc`` by an identity so the head returns pooled features.
+    ``num_classes=0`` replaces ``fc`` by an identity so the head returns pooled features (with ``pool_type=""`` the
+    unpooled map, timm's ``reset_classifier(0, "")``).
     ``scale`` multiplies the logits (ResNet-9 and airbench use a fixed 1/8 or 1/9).
     """
 
@@ -28,26 +31,28 @@ class ClassifierHead(nn.Module):
         scale: float = 1.0,
     ) -> None:
         super().__init__()
-        if pool_type not in _POOLS:
-            raise ValueError(f"pool_type must be one of {sorted(_POOLS)}, got {pool_type!r}")
-        self.in_features = in_features
-        self.num_classes = num_classes
-        self.pool_type = pool_type
-        self.bias = bias
-        self.scale = scale
-        self.global_pool = _POOLS[pool_type](1)
-        self.flatten = nn.Flatten(1)
+        self.in_features, self.bias, self.scale = in_features, bias, scale
         self.drop = nn.Dropout(drop_rate)
+        self._set(num_classes, pool_type)
+
+    def _set(self, num_classes: int, pool_type: str) -> None:
+        if pool_type not in _POOLS:
+            raise ModelKwargsError(f"global_pool (pool_type) must be one of 'avg', 'max' or '' (none), got {pool_type!r}")
+        if pool_type == "" and num_classes:
+            raise ModelKwargsError("global_pool='' (no pooling) leaves a feature map: it needs num_classes=0")
+        self.num_classes, self.pool_type = num_classes, pool_type
+        self.global_pool = _POOLS[pool_type]()
+        self.flatten = nn.Flatten(1) if pool_type else nn.Identity()
         self.fc = self._make_fc(num_classes)
 
     def _make_fc(self, num_classes: int) -> nn.Module:
         return nn.Linear(self.in_features, num_classes, bias=self.bias) if num_classes > 0 else nn.Identity()
 
-    def reset(self, num_classes: int) -> None:
-        """Replace the classifier with a freshly initialised one for ``num_classes`` (0: features only)."""
-        self.num_classes = num_classes
+    def reset(self, num_classes: int, pool_type: str | None = None) -> None:
+        """A freshly initialised classifier for ``num_classes`` (0: features only), and ``pool_type`` if given."""
         device = next(self.parameters(), torch.empty(0)).device
-        self.fc = self._make_fc(num_classes).to(device)
+        self._set(num_classes, self.pool_type if pool_type is None else pool_type)
+        self.fc.to(device)
 
     def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.drop(self.flatten(self.global_pool(x)))

@@ -69,6 +69,10 @@ class AirbenchNet(ZooModel):
             groups.append(ConvGroup(in_chs, width, norm_layer=norm_layer, act_layer=act_layer))
             in_chs = width
         self.layers = nn.Sequential(*groups)
+        self.feature_info = [{"num_chs": stem_width, "reduction": 1, "module": "stem"}]
+        self.feature_info += [
+            {"num_chs": w, "reduction": 2 ** (i + 1), "module": f"layers.{i}"} for i, w in enumerate(widths)
+        ]
         self.num_features = in_chs
         self.head = ClassifierHead(
             in_chs, num_classes, pool_type=global_pool, drop_rate=drop_rate, bias=False, scale=logit_scale

@@ -22,7 +22,12 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 class MobileNetV2(ZooModel):
-    """ConvBNAct stem, inverted residual stages, 1x1 ConvBNAct to ``num_features``, GAP + dropout + Linear."""
+    """ConvBNAct stem, inverted residual stages, 1x1 ConvBNAct to ``num_features``, GAP + dropout + Linear.
+
+    ``drop_path_rate`` is stochastic depth on the residual blocks, growing linearly over the blocks.
+    """
+
+    checkpoint_stages = "blocks"
 
     def __init__(
         self,
@@ -33,27 +38,39 @@ class MobileNetV2(ZooModel):
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu6",
         drop_rate: float = 0.2,
+        drop_path_rate: float = 0.0,
+        global_pool: str = "avg",
         zero_init_last: bool = False,
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans)
         in_chs = make_divisible(32 * width_mult)
         self.stem = ConvBNAct(in_chans, in_chs, 3, norm_layer=norm_layer, act_layer=act_layer)
-        blocks = []
+        blocks, strides, total = [], [], sum(n for _, _, n, _ in _SETTINGS)
         for t, c, n, s in _SETTINGS:
             out_chs = make_divisible(c * width_mult)
             for i in range(n):
-                blocks.append(
-                    InvertedResidual(in_chs, out_chs, s if i == 0 else 1, t, norm_layer=norm_layer, act_layer=act_layer)
-                )
+                rate = drop_path_rate * len(blocks) / (total - 1)
+                kw = {"norm_layer": norm_layer, "act_layer": act_layer, "drop_path": rate}
+                blocks.append(InvertedResidual(in_chs, out_chs, s if i == 0 else 1, t, **kw))
+                strides.append(s if i == 0 else 1)
                 in_chs = out_chs
         self.blocks = nn.Sequential(*blocks)
         self.num_features = make_divisible(1280 * max(1.0, width_mult))
         self.conv_head = ConvBNAct(in_chs, self.num_features, 1, norm_layer=norm_layer, act_layer=act_layer)
-        self.head = ClassifierHead(self.num_features, num_classes, drop_rate=drop_rate)
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
+        # a feature stage ends with the last block before each stride-2 block; conv_head ends the last one
+        self.feature_info, reduction = [], 1
+        for i, block in enumerate(blocks[:-1]):
+            if strides[i + 1] == 2:
+                self.feature_info.append(
+                    {"num_chs": block.conv_pwl.out_channels, "reduction": reduction, "module": f"blocks.{i}"}
+                )
+                reduction *= 2
+        self.feature_info.append({"num_chs": self.num_features, "reduction": reduction, "module": "conv_head"})
         init_weights(self, zero_init_last=zero_init_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv_head(self.blocks(self.stem(x)))
+        return self.conv_head(self.run_stages(self.blocks, self.stem(x)))
 
 
 _PAPER = "Sandler et al. 2018, MobileNetV2: Inverted Residuals and Linear Bottlenecks (CIFAR strides, chenyaofo)"

@@ -19,8 +19,11 @@ class PreActResNet(ZooModel):
     """3x3 conv stem, stages of `PreActBasicBlock`, a final norm -> act, GAP head.
 
     The final norm/act (``final_norm``, ``final_act``) completes the last block's pre-activation, as in the
-    identity-mappings and wide-ResNet papers. ``block_drop_rate`` is the dropout between a block's convs.
+    identity-mappings and wide-ResNet papers. ``block_drop_rate`` is the dropout between a block's convs,
+    ``drop_path_rate`` stochastic depth growing linearly over the blocks.
     """
+
+    checkpoint_stages = "stages"
 
     def __init__(
         self,
@@ -34,17 +37,25 @@ class PreActResNet(ZooModel):
         act_layer: LayerType = "relu",
         drop_rate: float = 0.0,
         block_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        global_pool: str = "avg",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans)
         self.stem = nn.Conv2d(in_chans, stem_width, 3, 1, 1, bias=get_norm_layer(norm_layer) is None)
         block = functools.partial(
             PreActBasicBlock, norm_layer=norm_layer, act_layer=act_layer, drop_rate=block_drop_rate
         )
-        self.stages, in_chs = make_stages(block, layers, widths, stem_width)
+        self.stages, in_chs, stages_info = make_stages(block, layers, widths, stem_width, drop_path_rate=drop_path_rate)
         self.final_norm = create_norm(norm_layer, in_chs)
         self.final_act = create_act(act_layer)
+        # the last stage's map is the one after the final norm and activation, which complete its pre-activation
+        self.feature_info = [
+            {"num_chs": stem_width, "reduction": 1, "module": "stem"},
+            *stages_info[:-1],
+            {**stages_info[-1], "module": "final_act"},
+        ]
         self.num_features = in_chs
-        self.head = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)
+        self.head = ClassifierHead(in_chs, num_classes, pool_type=global_pool, drop_rate=drop_rate)
         init_weights(self)
 
     def fold_bn(self) -> None:
@@ -60,7 +71,7 @@ class PreActResNet(ZooModel):
             self.stem, first.conv1.bn = fold_conv_bn(self.stem, first.conv1.bn), nn.Identity()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.final_act(self.final_norm(self.stages(self.stem(x))))
+        return self.final_act(self.final_norm(self.run_stages(self.stages, self.stem(x))))
 
 
 @register_model(

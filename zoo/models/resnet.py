@@ -17,8 +17,11 @@ __all__ = ["ResNet"]
 class ResNet(ZooModel):
     """3x3 stem (no max-pool), stages of `BasicBlock` (first block of stages 2+ strides by 2), GAP head.
 
-    Shortcuts that change shape are 1x1 conv + norm projections (option B).
+    Shortcuts that change shape are 1x1 conv + norm projections (option B). ``drop_path_rate`` is stochastic depth,
+    growing linearly over the blocks.
     """
+
+    checkpoint_stages = "stages"
 
     def __init__(
         self,
@@ -31,19 +34,22 @@ class ResNet(ZooModel):
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
         drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        global_pool: str = "avg",
         zero_init_last: bool = False,
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans)
         stem_width = stem_width or widths[0]
         self.stem = ConvBNAct(in_chans, stem_width, 3, norm_layer=norm_layer, act_layer=act_layer)
         block = functools.partial(BasicBlock, norm_layer=norm_layer, act_layer=act_layer)
-        self.stages, in_chs = make_stages(block, layers, widths, stem_width)
+        self.stages, in_chs, stages_info = make_stages(block, layers, widths, stem_width, drop_path_rate=drop_path_rate)
+        self.feature_info = [{"num_chs": stem_width, "reduction": 1, "module": "stem"}, *stages_info]
         self.num_features = in_chs
-        self.head = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)
+        self.head = ClassifierHead(in_chs, num_classes, pool_type=global_pool, drop_rate=drop_rate)
         init_weights(self, zero_init_last=zero_init_last)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(self.stem(x))
+        return self.run_stages(self.stages, self.stem(x))
 
 
 _PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition (CIFAR-10 nets, option-B shortcuts)"

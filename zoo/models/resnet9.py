@@ -51,6 +51,10 @@ class ResNet9(ZooModel):
         self.layer2 = nn.Sequential(ConvBNAct(w1, w2, 3, **kw), nn.MaxPool2d(2))
         self.layer3 = nn.Sequential(ConvBNAct(w2, w3, 3, **kw), nn.MaxPool2d(2), Residual(w3, **kw))
         self.num_features = w3
+        self.feature_info = [
+            {"num_chs": w, "reduction": 2**i, "module": m}
+            for i, (w, m) in enumerate(zip(widths, ("stem", "layer1", "layer2", "layer3")))
+        ]
         self.head = ClassifierHead(
             w3, num_classes, pool_type=global_pool, drop_rate=drop_rate, bias=False, scale=logit_scale
         )

@@ -38,6 +38,7 @@ class ModernGAPCNN(ZooModel):
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
         drop_rate: float = 0.0,
+        global_pool: str = "avg",
         conv_bias: bool | None = None,
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans)
@@ -49,7 +50,11 @@ class ModernGAPCNN(ZooModel):
             ConvBNAct(widths[0], widths[1], 3, stride=2, **conv),
         )
         self.num_features = widths[1]
-        self.head = ClassifierHead(self.num_features, num_classes, drop_rate=drop_rate)
+        self.feature_info = [
+            {"num_chs": widths[0], "reduction": 1, "module": "features.0"},
+            {"num_chs": widths[1], "reduction": 2, "module": "features.1"},
+        ]
+        self.head = ClassifierHead(self.num_features, num_classes, pool_type=global_pool, drop_rate=drop_rate)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

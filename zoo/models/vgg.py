@@ -25,6 +25,8 @@ _CFGS: dict[str, list[int | str]] = {
 class VGG(ZooModel):
     """``features`` (ConvBNAct and max-pools in the order of ``cfg``), then a GAP + Linear head."""
 
+    checkpoint_stages = "features"
+
     def __init__(
         self,
         cfg: Sequence[int | str],
@@ -34,23 +36,29 @@ class VGG(ZooModel):
         norm_layer: LayerType = "batchnorm",
         act_layer: LayerType = "relu",
         drop_rate: float = 0.0,
+        global_pool: str = "avg",
     ) -> None:
         super().__init__(num_classes=num_classes, in_chans=in_chans)
         layers: list[nn.Module] = []
-        in_chs = in_chans
+        in_chs, reduction, self.feature_info = in_chans, 1, []
         for v in cfg:
-            if v == "M":
+            if v == "M":  # a feature stage ends before each pool
+                self.feature_info.append(
+                    {"num_chs": in_chs, "reduction": reduction, "module": f"features.{len(layers) - 1}"}
+                )
                 layers.append(nn.MaxPool2d(2))
+                reduction *= 2
             else:
                 layers.append(ConvBNAct(in_chs, int(v), 3, norm_layer=norm_layer, act_layer=act_layer))
                 in_chs = int(v)
+        self.feature_info.append({"num_chs": in_chs, "reduction": reduction, "module": f"features.{len(layers) - 1}"})
         self.features = nn.Sequential(*layers)
         self.num_features = in_chs
-        self.head = ClassifierHead(in_chs, num_classes, drop_rate=drop_rate)
+        self.head = ClassifierHead(in_chs, num_classes, pool_type=global_pool, drop_rate=drop_rate)
         init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
+        return self.run_stages(self.features, x)
 
 
 _PAPER = "Simonyan & Zisserman 2015, Very Deep Convolutional Networks; with BN and a GAP head for CIFAR"
