@@ -47,6 +47,20 @@ def test_onnx_matches_pytorch_with_dynamic_batch(name, fuse, tmp_path):
         assert out.shape == (n, 10)
         assert np.abs(out - ref).max() < 1e-4
         assert (out.argmax(1) == ref.argmax(1)).all()
+    meta = {k: json.loads(v) for k, v in session.get_modelmeta().custom_metadata_map.items()}
+    cfg = model.pretrained_cfg
+    assert meta["mean"] == list(cfg["mean"]) and meta["std"] == list(cfg["std"]) and meta["input_size"] == [3, 32, 32]
+    assert meta["label_names"] == list(cfg["label_names"]) and meta["architecture"] == name
+
+
+def test_onnx_without_its_extra_says_which_to_install(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "onnxscript" else real(n, *a))
+    with pytest.raises(zoo.errors.ConfigError, match=r"ONNX needs onnxscript: pip install 'zoo\[onnx\]'"):
+        export_onnx(zoo.create("resnet20"), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
 
 
 def test_torch_export_program_round_trip(tmp_path):

@@ -1,5 +1,6 @@
 """Hooks: a Callback sees every step and epoch; a new augmentation op is one function and a registration."""
 
+import pytest
 import torch
 from runs import tiny_cfg
 
@@ -63,3 +64,17 @@ def test_a_new_augmentation_op_trains_in_a_few_lines(cifar10_dir, tmp_path):
         assert len(seen) == 2 * trainer.steps_per_epoch and seen[-1] == (1, 16)
     finally:
         del AUGMENTATIONS["invert_for_test"]
+
+
+def test_tensorboard_logs_what_metrics_csv_holds(cifar10_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="tb", logger="tensorboard", schedule="onecycle"))
+    trainer.fit()
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"))
+    events.Reload()
+    rows = trainer.history
+    for key in ("train_loss", "train_acc", "eval_loss", "eval_acc", "eval_top5", "lr", "images_per_s"):
+        logged = [(e.step, e.value) for e in events.Scalars(key)]
+        assert logged == [(r["epoch"], pytest.approx(r[key], rel=1e-6)) for r in rows], key
+    assert rows[-1]["lr"] > 0  # the rate of the last step taken, not one step past the one-cycle's end

@@ -67,3 +67,30 @@ def test_torch_hub_local(monkeypatch):
     for name, _ in SHIPPED[:1]:
         hub = torch.hub.load(str(ROOT), name, source="local", pretrained=True, trust_repo=True)
         assert hub.pretrained_cfg["tag"] == zoo.model_info(name).default_tag
+
+
+@pytest.mark.parametrize(("name", "tag"), SHIPPED)
+def test_timms_own_data_pipeline_gives_zoos_numbers(name, tag, fake500):
+    """resolve_data_config + create_transform on a zoo model: no resize, no crop, the model's mean/std."""
+    from PIL import Image
+    from timm.data import create_transform, resolve_data_config
+
+    from zoo.data import load_cifar
+    from zoo.eval import evaluate_model
+
+    model = zoo.create(f"{name}.{tag}").eval()
+    split = load_cifar("cifar10", "test", fake500, download=False)
+    transform = create_transform(**resolve_data_config(model=model))
+    batch = torch.stack([transform(Image.fromarray(img.permute(1, 2, 0).numpy())) for img in split.images])
+    with torch.no_grad():
+        timm_pred = model(batch).argmax(1)
+    ours = evaluate_model(model, split)
+    assert len(split) == 500 and int((timm_pred == split.labels).sum()) == round(ours["top1"] * 5)
+
+
+def test_eval_shows_progress_unless_asked_not_to(tiny_run, fake500, capsys):
+    weights = str(tiny_run / "last.safetensors")
+    assert eval_main([weights, "--data-dir", str(fake500), "--batch-size", "100"]) == 0
+    assert "evaluate: " in capsys.readouterr().err  # tqdm's bar, 5 batches
+    assert eval_main([weights, "--data-dir", str(fake500), "--no-progress"]) == 0
+    assert "evaluate" not in capsys.readouterr().err

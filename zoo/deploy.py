@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,10 +12,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ._version import __version__
 from .data.folder import read_image
 from .errors import ConfigError, DataError
 
-__all__ = ["export_onnx", "export_program", "load_image", "predict_images", "require_onnx"]
+__all__ = ["export_onnx", "export_program", "load_image", "onnx_metadata", "predict_images", "require_onnx"]
 
 
 def _example(model: nn.Module, batch_size: int = 2) -> torch.Tensor:
@@ -39,9 +41,29 @@ def require_onnx() -> None:
         raise ConfigError(f"ONNX needs {', '.join(missing)}: pip install 'zoo[onnx]'")
 
 
+def onnx_metadata(model: nn.Module) -> dict[str, str]:
+    """What a user of the ONNX file needs besides the graph: the preprocessing and the class names, as strings
+    (ONNX ``metadata_props``; onnxruntime's ``get_modelmeta().custom_metadata_map``; JSON values)."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    values = {
+        "architecture": cfg.get("architecture"),
+        "input_size": list(cfg.get("input_size", (3, 32, 32))),
+        "mean": list(cfg.get("mean") or ()),
+        "std": list(cfg.get("std") or ()),
+        "interpolation": cfg.get("interpolation"),
+        "label_names": list(cfg.get("label_names") or ()),
+        "input_format": "float32 NCHW, RGB scaled to [0, 1], then (x - mean) / std",
+        "zoo_version": __version__,
+    }
+    return {key: json.dumps(value) for key, value in values.items() if value not in (None, [])}
+
+
 def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | None = None) -> Path:
-    """An ONNX file (input ``input``: float N x C x H x W, output ``logits``) with a dynamic batch dimension."""
+    """An ONNX file (input ``input``: float N x C x H x W, output ``logits``) with a dynamic batch dimension; its
+    metadata holds the preprocessing and label names (`onnx_metadata`)."""
     require_onnx()
+    import onnx
+
     model.eval()
     batch = torch.export.Dim("batch", min=1, max=4096)
     kwargs: dict[str, Any] = {"opset_version": opset} if opset else {}
@@ -56,6 +78,9 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | Non
         external_data=False,
         **kwargs,
     )
+    proto = onnx.load(str(path))
+    onnx.helper.set_model_props(proto, onnx_metadata(model))
+    onnx.save(proto, str(path))
     return Path(path)
 
 

@@ -254,6 +254,14 @@ class TrainConfig:
     )
     progress: bool = knob(True, "tqdm progress bars", group="output", resume=True)
     plot: bool = knob(True, "redraw curves.png after each epoch (needs matplotlib)", group="output", resume=True)
+    logger: str = knob(
+        "none",
+        "also log every metrics.csv value (losses, accuracies, learning rate, images/s) per epoch to "
+        "RUN_DIR/tensorboard (needs: pip install 'zoo[tensorboard]')",
+        group="output",
+        choices=("none", "tensorboard"),
+        resume=True,
+    )
     eval_batch_size: int = knob(1000, "evaluation batch size", group="output", low=1, resume=True)
     tta: int = knob(
         0,

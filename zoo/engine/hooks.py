@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:
     from .trainer import Trainer
 
-__all__ = ["Callback", "EpochLine", "MetricsFiles", "ProgressBar"]
+__all__ = ["Callback", "EpochLine", "MetricsFiles", "ProgressBar", "TensorBoard"]
 
 
 class Callback:
@@ -82,3 +84,26 @@ class MetricsFiles(Callback):
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         title = f"{trainer.cfg.model} on {trainer.cfg.dataset}"
         trainer.run.write_metrics(trainer.history, plot=trainer.cfg.plot, title=title)
+
+
+class TensorBoard(Callback):
+    """Every number of each epoch's metrics.csv row, by its column name, to ``RUN_DIR/tensorboard`` through
+    ``torch.utils.tensorboard.SummaryWriter`` (``--logger tensorboard``); the step is the epoch."""
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # torch's module imports tensorboard
+            raise ConfigError(
+                "--logger tensorboard needs the tensorboard package: pip install 'zoo[tensorboard]'"
+            ) from None
+        self.writer = SummaryWriter(log_dir=str(trainer.run.path / "tensorboard"))
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        for key, value in row.items():
+            if isinstance(value, int | float) and key != "epoch":
+                self.writer.add_scalar(key, value, global_step=row["epoch"])
+        self.writer.flush()
+
+    def on_fit_end(self, trainer: Trainer, summary: dict[str, Any]) -> None:
+        self.writer.close()

@@ -39,7 +39,7 @@ from .device import autocast, resolve_device, resolve_precision
 from .distill import distillation_loss, load_teacher
 from .distributed import init_distributed
 from .evaluate import evaluate
-from .hooks import Callback, EpochLine, MetricsFiles, ProgressBar
+from .hooks import Callback, EpochLine, MetricsFiles, ProgressBar, TensorBoard
 from .lookahead import Lookahead
 from .optim import build_optimizer, build_scheduler, lr_factor
 from .run import RunDir, machine_info, session_record
@@ -151,6 +151,7 @@ class Trainer:
         self.run_path = Path(run_dir) if run_dir is not None else Path(cfg.out) / self.dist.broadcast(name)
         self.run: RunDir | None = None  # created by fit (or reopened by resume)
         builtin = ([ProgressBar()] if progress else []) + ([EpochLine(), MetricsFiles()] if main else [])
+        builtin += [TensorBoard()] if main and cfg.logger == "tensorboard" else []
         self.callbacks: list[Callback | Callable[..., None]] = [*builtin, *callbacks]
 
     # ------------------------------------------------------------------------------------------------ the loop

@@ -37,7 +37,9 @@ class ClassifierHead(nn.Module):
 
     def _set(self, num_classes: int, pool_type: str) -> None:
         if pool_type not in _POOLS:
-            raise ModelKwargsError(f"global_pool (pool_type) must be one of 'avg', 'max' or '' (none), got {pool_type!r}")
+            raise ModelKwargsError(
+                f"global_pool (pool_type) must be one of 'avg', 'max' or '' (none), got {pool_type!r}"
+            )
         if pool_type == "" and num_classes:
             raise ModelKwargsError("global_pool='' (no pooling) leaves a feature map: it needs num_classes=0")
         self.num_classes, self.pool_type = num_classes, pool_type
