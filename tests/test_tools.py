@@ -116,3 +116,16 @@ def test_card_of_a_resumed_run_lists_its_sessions(fake500, sandbox):
     assert (
         "| 1 | 0.00 → 0.20 |" in card and "| 2 | 0.20 → 1.00 |" in card and "`python -m zoo.train --resume r`" in card
     )
+
+
+def test_publish_can_upload_to_the_hub(tiny_run, fake500, sandbox, monkeypatch, capsys):
+    from fake_hub import FakeHub
+
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        argv = [str(tiny_run), "--tag", "unittest", "--data-dir", str(fake500), "--hub", "me/gap"]
+        assert publish_mod.main(argv) == 0
+    files = hub.repos["me/gap"]
+    assert set(files) == {"model.safetensors", "config.json", "README.md"}
+    assert "# modern_gap_cnn.unittest" in files["README.md"].decode()  # the model card travels
+    assert capsys.readouterr().out.strip().endswith("/commit/" + hub.commits["me/gap"])

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from gen_docs import load_speed, models_markdown
 
-from zoo import load
+from zoo import load, push_to_hub
 from zoo._cli import run
 from zoo.data import load_cifar
 from zoo.engine import TrainConfig
@@ -289,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--not-default", dest="default", action="store_false", help="do not make this the default tag")
     p.add_argument("--data-note", default=DATA_NOTE, help="how the data is described in the card")
     p.add_argument("--note", default="", help="a paragraph for the card (e.g. how the recipe was chosen)")
+    p.add_argument("--hub", metavar="ORG/REPO", help="also upload the shipped file and its card to this Hub repo")
     args = p.parse_args(argv)
 
     def body() -> int:
@@ -301,6 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             note=args.note,
         )
         print(json.dumps(entry, indent=2))
+        if args.hub:
+            shipped, card = load(PACKAGE / entry["file"]), (REPO / entry["card"]).read_text()
+            print(push_to_hub(shipped, args.hub, card=card, commit_message=f"Add {entry['file']}"))
         return 0
 
     return run("tools/publish.py", body)

@@ -9,6 +9,7 @@ from ._factory import create, load, resolve_model
 from ._version import __version__
 from .errors import UnknownModelError, WeightsError, ZooError
 from .fuse import fuse_bn
+from .hub import push_to_hub
 from .registry import ModelInfo, WeightSpec, is_model, list_models, load_plugins, model_info, register_model
 from .weights import load_weights, save_weights
 
@@ -30,6 +31,7 @@ __all__ = [
     "load_weights",
     "model_info",
     "models",
+    "push_to_hub",
     "register_model",
     "resolve_model",
     "save_weights",

@@ -21,7 +21,8 @@ from timm.models._features import FeatureGetterNet
 
 from .data.constants import CIFAR10_CLASSES
 from .errors import ModelKwargsError, UnknownModelError, WeightsError
-from .registry import ModelInfo, WeightSpec, list_models, model_info, split_model_name
+from .hub import CONFIG, download_repo, folder_kwargs, is_hub, read_folder
+from .registry import ModelInfo, WeightSpec, is_model, list_models, model_info, split_model_name
 from .weights import file_sha256, is_url, match_state_dict, read_weights
 
 __all__ = ["accepted_kwargs", "create", "load", "resolve_model"]
@@ -188,6 +189,11 @@ def create(
     """
     if not features_only and out_indices is not None:
         raise ModelKwargsError("out_indices selects feature maps: it needs features_only=True")
+    if _is_repo(model_name):  # a Hub repo, or a folder in its layout
+        if weights is not None:
+            raise WeightsError(f"{model_name} holds its weights: give no other weights")
+        model = _from_folder(model_name, num_classes=num_classes, in_chans=in_chans, **kwargs)
+        return _features(model, out_indices) if features_only else model
     model = _create(
         model_name, pretrained=pretrained, weights=weights, num_classes=num_classes, in_chans=in_chans, **kwargs
     )
@@ -239,12 +245,32 @@ def _create(
     return _configure(model, info, kwargs, spec=spec, header=header, source=str(source), sha256=digest, fused=fused)
 
 
+def _is_repo(spec: str) -> bool:
+    """``hf-hub:ORG/REPO``, or a folder holding a Hub config (a registered name always means the model)."""
+    return is_hub(spec) or (Path(spec, CONFIG).is_file() and not is_model(spec))
+
+
+def _from_folder(spec: str, sha256: str | None = None, **kwargs: Any) -> nn.Module:
+    """The model in a Hub repo (``hf-hub:ORG/REPO[@REV]``) or a folder in its layout (``save_for_hf``'s)."""
+    folder = download_repo(spec) if is_hub(spec) else Path(spec)
+    weights, config = read_folder(folder, sha256=sha256)
+    _, header = read_weights(weights)
+    given = {k: v for k, v in kwargs.items() if v is not None}
+    if isinstance(header.get("architecture"), str) and not given:
+        return load(weights)  # a zoo weight file: its header says how to rebuild it
+    name, saved = folder_kwargs(config)
+    return create(name, weights=weights, **{**saved, **given})
+
+
 def load(location: PathOrUrl, *, sha256: str | None = None) -> nn.Module:
-    """Rebuild a model from a zoo weight file's header alone and load its weights (path or http(s) URL).
+    """Rebuild a model from a zoo weight file's header alone and load its weights: a path, an http(s) URL, a Hub
+    repo (``hf-hub:ORG/REPO[@REVISION]``) or a folder in the Hub's layout (timm's ``save_for_hf``).
 
     The header's builder kwargs are checked against the builder's signature and its tensors against the model
     built on the meta device before anything is allocated; a header never makes zoo fetch another file.
     """
+    if _is_repo(str(location)):
+        return _from_folder(str(location), sha256=sha256)
     tensors, meta = read_weights(location, sha256=sha256)
     if meta.get("format") == "zoo" and meta.get("weights_only"):
         raise WeightsError(
@@ -277,6 +303,8 @@ def resolve_model(spec: str, *, weights: PathOrUrl | None = None, pretrained: bo
     """What every CLI and torch.hub take as "a model": ``NAME`` (with ``weights`` or ``pretrained``), ``NAME.TAG``
     of published weights, or a zoo ``.safetensors`` file or http(s) URL whose header names the architecture
     (``pretrained`` is then implied)."""
+    if _is_repo(spec):
+        return create(spec, weights=weights, **kwargs)
     if spec.endswith(".safetensors") or is_url(spec) or Path(spec).is_file():  # weights, so pretrained holds
         if weights is not None or kwargs:
             raise WeightsError(f"{spec} is a weight file that names its model: give no other weights or model options")
