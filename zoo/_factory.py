@@ -301,10 +301,16 @@ def load(location: PathOrUrl, *, sha256: str | None = None) -> nn.Module:
 
 def resolve_model(spec: str, *, weights: PathOrUrl | None = None, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """What every CLI and torch.hub take as "a model": ``NAME`` (with ``weights`` or ``pretrained``), ``NAME.TAG``
-    of published weights, or a zoo ``.safetensors`` file or http(s) URL whose header names the architecture
-    (``pretrained`` is then implied)."""
+    of published weights, a zoo ``.safetensors`` file or http(s) URL whose header names the architecture
+    (``pretrained`` is then implied), ``hf-hub:ORG/REPO``, or an ``.onnx`` file (float or int8, ONNX Runtime)."""
     if _is_repo(spec):
         return create(spec, weights=weights, **kwargs)
+    if spec.endswith(".onnx"):  # an exported (or int8) ONNX file: run by ONNX Runtime
+        if weights is not None or kwargs:
+            raise WeightsError(f"{spec} is an ONNX model: give no other weights or model options")
+        from .int8 import OnnxModel
+
+        return OnnxModel(spec)
     if spec.endswith(".safetensors") or is_url(spec) or Path(spec).is_file():  # weights, so pretrained holds
         if weights is not None or kwargs:
             raise WeightsError(f"{spec} is a weight file that names its model: give no other weights or model options")

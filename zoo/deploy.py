@@ -76,6 +76,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | Non
         dynamic_shapes=({0: batch},),
         dynamo=True,
         external_data=False,
+        verbose=False,
         **kwargs,
     )
     proto = onnx.load(str(path))

@@ -1,4 +1,5 @@
-"""``python -m zoo.export MODEL``: write a model as ONNX, a torch.export program, or safetensors weights."""
+"""``python -m zoo.export MODEL``: write a model as ONNX (float, or static int8 with ``--int8``), a torch.export
+program, or safetensors weights."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._cli import add_model_arguments, count, model_from_args, run
+from .data import load_splits
 from .deploy import export_onnx, export_program
-from .errors import StorageError
+from .errors import ConfigError, StorageError
 from .fuse import fuse_bn
+from .int8 import calibration_batches, quantize
 from .weights import save_weights
 
 __all__ = ["build_parser", "main"]
@@ -28,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--fuse", action="store_true", help="fold BatchNorm into the convs first")
     out.add_argument("--output", type=Path, default=None, help="output file (default: MODEL[-fused].SUFFIX)")
     out.add_argument("--opset", type=count(7), default=None, help="ONNX opset (default: the exporter's)")
+    q = p.add_argument_group("int8 (ONNX Runtime static quantization; docs/deploy.md)")
+    q.add_argument("--int8", action="store_true", help="quantize: int8 weights per channel, calibrated activations")
+    q.add_argument("--data-dir", default=None, help="CIFAR data whose TRAINING images calibrate (never the test ones)")
+    q.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | folder:PATH (its train/ images)")
+    q.add_argument("--calibration-images", type=count(1), default=512, help="how many training images calibrate")
+    q.add_argument("--calibration-method", choices=["minmax", "percentile", "entropy"], default="minmax")
     return p
 
 
@@ -36,11 +45,20 @@ def _main(args: argparse.Namespace) -> int:
     model = model_from_args(args, require_weights=False, **kwargs).eval()
     if args.fuse:
         fuse_bn(model)
-    name = Path(args.model).name.removesuffix(".safetensors").replace(".", "_") + ("-fused" if args.fuse else "")
+    suffix = "-int8" if args.int8 else "-fused" if args.fuse else ""
+    name = Path(args.model).name.removesuffix(".safetensors").replace(".", "_") + suffix
     output = args.output or Path(name + _SUFFIX[args.format])
     if not output.parent.is_dir():
         raise StorageError(f"--output {output}: {output.parent} is not a folder")
-    if args.format == "onnx":
+    if args.int8:
+        if args.format != "onnx":
+            raise ConfigError("--int8 writes an ONNX file: use it with --format onnx")
+        train, _ = load_splits(
+            None, dataset=args.dataset, data_dir=args.data_dir, input_size=model.pretrained_cfg["input_size"][1:]
+        )
+        batches = calibration_batches(model, train, images=min(args.calibration_images, len(train)))
+        quantize(model, batches, output, method=args.calibration_method)
+    elif args.format == "onnx":
         export_onnx(model, output, opset=args.opset)
     elif args.format == "export":
         export_program(model, output)
