@@ -107,3 +107,29 @@ def test_bare_loop_throughput_trains_the_model():
     before = model.head.fc.weight.detach().clone()
     assert bare_loop_images_per_s(model, 4, steps=2, warmup=1) > 0
     assert not torch.equal(model.head.fc.weight.detach().cpu(), before)
+
+
+def test_int8_benchmark_runs_every_variant(fake500, capsys, tmp_path):
+    int8 = benchmark("int8")
+    argv = [
+        "--data-dir",
+        str(fake500),
+        "--models",
+        "modern_gap_cnn.cifar10",
+        "--seconds",
+        "0",
+        "--calibration-images",
+        "16",
+        "--limit-test",
+        "50",
+        "--json",
+        str(tmp_path / "int8.json"),
+    ]
+    assert int8.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "int8 units: " in out and "| modern_gap_cnn.cifar10 | int8 |" in out
+    ratio_row = out.split("| top-1 int8 - fp32 |")[1].splitlines()[2]
+    assert ratio_row.startswith("| modern_gap_cnn.cifar10 | ") and float(ratio_row.split("|")[3]) > 0
+    saved = json.loads((tmp_path / "int8.json").read_text())
+    assert set(saved["models"]["modern_gap_cnn.cifar10"]) == {"fp32 eager", "fused fp32", "int8"}
+    assert int8.main(["--data-dir", str(fake500), "--models", "modern_gap_cnn"]) == 2

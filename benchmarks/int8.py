@@ -1,0 +1,115 @@
+"""int8 against float on this CPU, side by side in one run, for every shipped weight:
+
+    fp32 eager | BN-fused fp32 | int8 (ONNX Runtime static QDQ, zoo.int8.quantize)
+
+images/s at batch 1 and batch 256 (median call, same thread count for PyTorch and ONNX Runtime) and top-1 on the
+full test split, with the ratios int8 / fused fp32 and the CPU's int8 dot-product units (VNNI, AMX).
+Calibration uses the first ``--calibration-images`` training images, never test images.
+
+    python benchmarks/int8.py --data-dir DIR [--models NAME.TAG ...] [--seconds 2] [--json docs/data/int8.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from _throughput import time_calls
+
+import zoo
+from zoo.data import load_cifar
+from zoo.engine.run import machine_info
+from zoo.eval import evaluate_model
+from zoo.int8 import calibration_batches, quantize
+
+
+def int8_units() -> str:
+    """The CPU's int8 dot-product extensions, from /proc/cpuinfo."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    found = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    return ", ".join(found) or "none (no VNNI)"
+
+
+def speed(model: torch.nn.Module, batch: int, seconds: float) -> float:
+    x = torch.randn(batch, 3, 32, 32)
+    with torch.inference_mode():
+        return batch / statistics.median(time_calls(lambda: model(x), torch.device("cpu"), seconds=seconds))
+
+
+def measure(name_tag: str, train: Any, test: Any, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    eager = zoo.create(name_tag).eval()
+    fused = zoo.fuse_bn(copy.deepcopy(eager))
+    batches = calibration_batches(eager, train, images=args.calibration_images)
+    int8 = quantize(eager, batches, folder / f"{name_tag}.int8.onnx")
+    row: dict[str, Any] = {}
+    for variant, model in (("fp32 eager", eager), ("fused fp32", fused), ("int8", int8)):
+        row[variant] = {
+            "batch1_images_per_s": speed(model, 1, args.seconds),
+            "batch256_images_per_s": speed(model, 256, args.seconds),
+            "top1": None if variant == "fused fp32" else evaluate_model(model, test, batch_size=500)["top1"],
+        }
+    return row
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", required=True, help="CIFAR-10 in an official layout (never downloaded)")
+    p.add_argument("--models", nargs="+", default=None, help="NAME.TAG of shipped weights (default: all of them)")
+    p.add_argument("--seconds", type=float, default=2.0, help="timing budget per measurement")
+    p.add_argument("--calibration-images", type=int, default=512)
+    p.add_argument("--limit-test", type=int, default=None, help="evaluate on the first N test images (smoke runs)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = p.parse_args(argv)
+    names = args.models or zoo.list_models(pretrained=True)
+    unknown = [n for n in names if not zoo.is_model(n) or "." not in n]
+    if unknown:
+        print(f"not shipped weights (NAME.TAG): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    train = load_cifar("cifar10", "train", args.data_dir, download=False)
+    test = load_cifar("cifar10", "test", args.data_dir, download=False)
+    if args.limit_test:
+        test = type(test)(test.images[: args.limit_test], test.labels[: args.limit_test], test.classes)
+    machine = {**machine_info(torch.device("cpu")), "int8_units": int8_units()}
+    print(
+        f"{machine['cpu']}, {machine['threads']} threads, int8 units: {machine['int8_units']}, torch {torch.__version__}"
+    )
+    print("| weights | variant | batch-1 img/s | batch-256 img/s | top-1 % |")
+    print("| --- | --- | --- | --- | --- |")
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            row = results[name] = measure(name, train, test, args, Path(tmp))
+            for variant, r in row.items():
+                top1 = "-" if r["top1"] is None else f"{r['top1']:.2f}"
+                print(
+                    f"| {name} | {variant} | {r['batch1_images_per_s']:,.0f} | {r['batch256_images_per_s']:,.0f} | {top1} |",
+                    flush=True,
+                )
+    print("\n| weights | int8 / fused fp32, batch 1 | int8 / fused fp32, batch 256 | top-1 int8 - fp32 |")
+    print("| --- | --- | --- | --- |")
+    for name, row in results.items():
+        b1 = row["int8"]["batch1_images_per_s"] / row["fused fp32"]["batch1_images_per_s"]
+        b256 = row["int8"]["batch256_images_per_s"] / row["fused fp32"]["batch256_images_per_s"]
+        print(f"| {name} | {b1:.2f} | {b256:.2f} | {row['int8']['top1'] - row['fp32 eager']['top1']:+.2f} |")
+    if args.json:
+        date = datetime.date.today().isoformat()
+        args.json.write_text(
+            json.dumps({"machine": machine, "date": date, "test_images": len(test), "models": results}, indent=2) + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
