@@ -94,3 +94,38 @@ def test_the_lambda_scheduler_sets_every_group_and_resumes_from_a_step():
     fresh.last_epoch = 12  # what a resume sets
     fresh.step()
     assert fresh.optimizer.param_groups[0]["lr"] == pytest.approx(seen[13][0])
+
+
+def test_muon_orthogonalises_each_conv_filter_bank_and_sgd_takes_the_rest():
+    from zoo.engine.optim import MuonSGD, conv_filters
+
+    torch.manual_seed(0)
+    model = zoo.create("resnet20")
+    cfg = build_config("resnet20", overrides={"optimizer": "muon", "muon_lr": 0.1, "muon_momentum": 0.0})
+    opt = build_optimizer(model, cfg)
+    assert isinstance(opt, MuonSGD) and {id(p) for p in opt.muon.param_groups[0]["params"]} == {
+        id(p) for p in conv_filters(model)
+    }
+    assert all(p.ndim < 4 for g in opt.sgd.param_groups for p in g["params"])
+    filt = model.stages[1][0].conv1.conv.weight
+    before = filt.detach().clone()
+    torch.nn.functional.cross_entropy(model(torch.randn(8, 3, 32, 32)), torch.arange(8)).backward()
+    opt.step()
+    update = (before - filt.detach()).view(filt.shape[0], -1) / 0.1  # a step of Newton-Schulz's near-orthogonal matrix
+    singular = torch.linalg.svdvals(update)
+    assert filt.shape == before.shape and singular.min() > 0.5 and singular.max() < 1.5
+    state = opt.state_dict()
+    assert set(state) == {"muon", "sgd"}
+    fresh = build_optimizer(model, cfg)
+    fresh.load_state_dict(state)
+    assert torch.equal(
+        fresh.muon.state_dict()["state"][0]["momentum_buffer"], state["muon"]["state"][0]["momentum_buffer"]
+    )
+
+
+def test_progressive_resizing_grows_linearly_to_the_full_size():
+    from zoo.data.augment import resize_size
+
+    cfg = build_config("resnet20", overrides={"resize_start": 16, "resize_epochs": 4})
+    assert [resize_size(cfg, e, 32) for e in range(6)] == [16, 20, 24, 28, 32, 32]
+    assert resize_size(build_config("resnet20"), 0, 32) == 32  # off by default

@@ -65,9 +65,14 @@ def test_lookahead_pulls_weights_to_a_slow_average():
 def test_norm_lr_scale_and_decoupled_weight_decay():
     cfg = build_config(
         "resnet20",
-        overrides={"lr": 0.4, "weight_decay": 0.01, "norm_lr_scale": 8.0, "decoupled_wd": True,
-                   "no_decay_norm_bias": False},
-    )  # fmt: skip
+        overrides={
+            "lr": 0.4,
+            "weight_decay": 0.01,
+            "norm_lr_scale": 8.0,
+            "decoupled_wd": True,
+            "no_decay_norm_bias": False,
+        },
+    )
     model = zoo.create("resnet20")
     opt = build_optimizer(model, cfg)
     norm_ids = {id(p) for p in norm_parameters(model)}
@@ -85,9 +90,16 @@ def test_norm_lr_scale_and_decoupled_weight_decay():
 def test_schedules_keep_per_group_learning_rates(schedule):
     cfg = build_config(
         "modern_gap_cnn",
-        overrides={"lr": 1.0, "norm_lr_scale": 10.0, "schedule": schedule, "epochs": 10, "warmup_epochs": 2,
-                   "warmup_start_factor": 0.2, "final_lr_factor": 0.05},
-    )  # fmt: skip
+        overrides={
+            "lr": 1.0,
+            "norm_lr_scale": 10.0,
+            "schedule": schedule,
+            "epochs": 10,
+            "warmup_epochs": 2,
+            "warmup_start_factor": 0.2,
+            "final_lr_factor": 0.05,
+        },
+    )
     opt = build_optimizer(zoo.create("modern_gap_cnn"), cfg)
     sched = build_scheduler(opt, cfg, steps_per_epoch=10)
     lrs = []
@@ -150,15 +162,25 @@ def test_data_init_needs_a_model_that_supports_it(cifar10_dir, tmp_path):
 
 def test_freezing_zero_initialised_scales_warns(cifar10_dir, tmp_path):
     with pytest.warns(UserWarning, match="zero_init_last"):
-        Trainer(tiny_cfg(cifar10_dir, tmp_path, model="resnet20", freeze_norm_scale=True,
-                     model_kwargs={"zero_init_last": True}))  # fmt: skip
+        Trainer(
+            tiny_cfg(
+                cifar10_dir, tmp_path, model="resnet20", freeze_norm_scale=True, model_kwargs={"zero_init_last": True}
+            )
+        )
 
 
 def test_fast_recipe_resumes_bitwise(cifar10_dir, tmp_path):
     """Lookahead, alternating flips, stem freezing and the linear schedule all survive an interruption."""
     fast = {k: v for k, v in RECIPES["fast"].items() if k not in ("batch_size", "epochs", "data_init")}
-    overrides = {**fast, "model": "airbench94_net", "epochs": 3, "data_init": 32, "freeze_stem_epochs": 1,
-                 "lookahead_every": 2, "lr": 0.1}  # fmt: skip
+    overrides = {
+        **fast,
+        "model": "airbench94_net",
+        "epochs": 3,
+        "data_init": 32,
+        "freeze_stem_epochs": 1,
+        "lookahead_every": 2,
+        "lr": 0.1,
+    }
     reference = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
     summary = reference.fit()
     assert summary["tta_level"] == 2 and "test_top1_tta" in summary
@@ -168,3 +190,32 @@ def test_fast_recipe_resumes_bitwise(cifar10_dir, tmp_path):
     assert resumed.fit()["status"] == "finished"
     ref, res = snapshot(reference), snapshot(resumed)
     assert all(torch.equal(ref[k], res[k]) for k in ref)
+
+
+def test_muon_and_progressive_resizing_train_and_resume_bitwise(cifar10_dir, tmp_path):
+    overrides = {
+        "model": "airbench94_net",
+        "optimizer": "muon",
+        "resize_start": 16,
+        "resize_epochs": 2,
+        "epochs": 3,
+        "lr": 0.05,
+        "data_init": 16,
+    }
+    sizes = []
+    reference = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
+    assert reference.augment.names == ("crop", "flip", "resize")
+
+    def record(module, args, out):
+        if module.training:
+            sizes.append(args[0].shape[-1])
+
+    reference.model.stem.register_forward_hook(record)
+    reference.fit()
+    steps = reference.steps_per_epoch
+    assert sizes[:steps] == [16] * steps and sizes[steps : 2 * steps] == [24] * steps and 32 in sizes
+    stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[stop_at(1, 1)])
+    assert stopped.fit()["status"] == "interrupted"
+    resumed = Trainer.resume(tmp_path / "cut")
+    resumed.fit()
+    assert all(torch.equal(a, b) for a, b in zip(snapshot(reference).values(), snapshot(resumed).values()))

@@ -136,9 +136,29 @@ def _cutout(x: torch.Tensor, cfg: Any, ctx: BatchContext) -> torch.Tensor:
     return batch_cutout(x, cfg.cutout, ctx.generator)
 
 
+def resize_size(cfg: Any, epoch: int, full: int) -> int:
+    """Progressive resizing: ``cfg.resize_start`` pixels in epoch 0, growing linearly to ``full`` by epoch
+    ``cfg.resize_epochs`` (an even size: the CIFAR nets halve it twice)."""
+    if not cfg.resize_start or epoch >= cfg.resize_epochs:
+        return full
+    size = cfg.resize_start + (full - cfg.resize_start) * epoch / cfg.resize_epochs
+    return min(full, 2 * round(size / 2))
+
+
+@register_augmentation("resize")
+def _resize(x: torch.Tensor, cfg: Any, ctx: BatchContext) -> torch.Tensor:
+    size = resize_size(cfg, ctx.epoch, x.shape[-1])
+    if size >= x.shape[-1]:
+        return x
+    small = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return small.round_().clamp_(0, 255).to(torch.uint8)
+
+
 def default_augmentations(cfg: Any) -> tuple[str, ...]:
-    """The ops a config's classic options ask for: crop if ``crop``, flip if ``flip``, cutout if ``cutout``."""
-    return tuple(name for name, on in (("crop", cfg.crop), ("flip", cfg.flip), ("cutout", cfg.cutout)) if on)
+    """The ops a config's classic options ask for: crop if ``crop``, flip if ``flip``, cutout if ``cutout``, then
+    resize if ``resize_start`` (progressive resizing)."""
+    ops = (("crop", cfg.crop), ("flip", cfg.flip), ("cutout", cfg.cutout), ("resize", getattr(cfg, "resize_start", 0)))
+    return tuple(name for name, on in ops if on)
 
 
 class Augment:

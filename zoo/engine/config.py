@@ -125,6 +125,17 @@ class TrainConfig:
         choices=("random", "alternate"),
     )
     cutout: int = knob(0, "cutout square size, 0 = off", group="data", low=0, metavar="SIZE")
+    resize_start: int = knob(
+        0,
+        "progressive resizing: train at SIZE pixels at first, growing linearly to the full "
+        "size over --resize-epochs (0 = off); evaluation is always at full size",
+        group="data",
+        low=0,
+        metavar="SIZE",
+    )
+    resize_epochs: float = knob(
+        0.0, "epochs over which progressive resizing reaches the full size", group="data", low=0
+    )
     mean: tuple[float, ...] | None = knob(
         None,
         "per-channel mean for normalisation (default: the model's pretrained_cfg, else the training images')",
@@ -136,7 +147,25 @@ class TrainConfig:
     # optimisation
     epochs: int = knob(30, "training epochs", group="optimisation", low=1)
     batch_size: int = knob(128, "global batch size", group="optimisation", low=1)
-    optimizer: str = knob("sgd", "optimizer", group="optimisation", choices=("sgd", "adam", "adamw"))
+    optimizer: str = knob(
+        "sgd",
+        "optimizer; muon: torch.optim.Muon on the conv filters (each as an out x in*k*k matrix), SGD on the rest",
+        group="optimisation",
+        choices=("sgd", "adam", "adamw", "muon"),
+    )
+    muon_lr: float = knob(
+        0.24,
+        "Muon's peak learning rate for the conv filters (airbench94_muon: 0.24)",
+        group="optimisation",
+        low=0,
+        open_low=True,
+    )
+    muon_momentum: float = knob(
+        0.6, "Muon's momentum (airbench94_muon: 0.6)", group="optimisation", low=0, high=1, open_high=True
+    )
+    muon_weight_decay: float = knob(
+        0.0, "Muon's decoupled weight decay on the conv filters", group="optimisation", low=0
+    )
     lr: float = knob(0.1, "peak learning rate", group="optimisation", low=0)
     momentum: float = knob(0.9, "SGD momentum", group="optimisation", low=0, high=1, open_high=True)
     nesterov: bool = knob(True, "Nesterov momentum", group="optimisation")

@@ -7,7 +7,9 @@ a resumed run sets the step and gets the same rate. To change a schedule, change
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -15,7 +17,17 @@ import torch.nn as nn
 
 from .config import TrainConfig
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_factor", "norm_parameters", "param_groups", "warmup_steps"]
+__all__ = [
+    "ConvMuon",
+    "MuonSGD",
+    "build_optimizer",
+    "build_scheduler",
+    "conv_filters",
+    "lr_factor",
+    "norm_parameters",
+    "param_groups",
+    "warmup_steps",
+]
 
 NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)  # BN, SyncBN, IN, GN, LN, LayerNorm2d
 
@@ -29,16 +41,23 @@ def norm_parameters(model: nn.Module, *, weights_only: bool = False) -> list[nn.
     return out
 
 
-def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """Trainable parameters grouped by (norm layer with ``norm_lr_scale``?, weight decay?), in model order.
+def conv_filters(model: nn.Module) -> list[nn.Parameter]:
+    """The trainable conv filter banks (4-d weights): what ``optimizer="muon"`` hands to Muon."""
+    return [p for p in model.parameters() if p.ndim == 4 and p.requires_grad]
+
+
+def param_groups(model: nn.Module, cfg: TrainConfig, exclude: Sequence[nn.Parameter] = ()) -> list[dict[str, Any]]:
+    """Trainable parameters (but ``exclude``) grouped by (norm layer with ``norm_lr_scale``?, weight decay?), in
+    model order.
 
     With ``decoupled_wd`` a group's decay is divided by its learning rate, so that every group decays by
     ``weight_decay`` times the schedule's factor per step, whatever its learning rate (airbench's convention).
     """
     norm_ids = {id(p) for p in norm_parameters(model)} if cfg.norm_lr_scale != 1.0 else set()
+    skip = {id(p) for p in exclude}
     buckets: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for p in model.parameters():
-        if p.requires_grad:
+        if p.requires_grad and id(p) not in skip:
             decays = cfg.decay_norm_bias or p.ndim > 1
             buckets.setdefault((id(p) in norm_ids, decays), []).append(p)
     groups = []
@@ -49,8 +68,76 @@ def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
     return groups
 
 
+def _matrix(t: torch.Tensor) -> torch.Tensor:
+    """A (out, rest) view of a 4-d tensor, contiguous or channels_last (columns in memory order: a permutation of
+    the columns, which orthogonalisation commutes with)."""
+    if t.is_contiguous():
+        return t.view(t.shape[0], -1)
+    return t.permute(0, 2, 3, 1).view(t.shape[0], -1)  # channels_last; a view, or view() says why not
+
+
+@contextlib.contextmanager
+def _as_matrices(params: Sequence[torch.Tensor]) -> Iterator[None]:
+    """View each (out, in, kh, kw) parameter and its gradient as the (out, in*kh*kw) matrix it applies."""
+    saved = [(p.data, p.grad) for p in params]
+    for p, (data, grad) in zip(params, saved):
+        p.data = _matrix(data)
+        if grad is not None:
+            p.grad = _matrix(grad)
+    try:
+        yield
+    finally:
+        for p, (data, grad) in zip(params, saved):
+            p.data = data
+            if grad is not None:
+                p.grad = grad
+
+
+class ConvMuon(torch.optim.Muon):
+    """``torch.optim.Muon`` for conv filter banks: each weight is updated as its (out, in*kh*kw) matrix, the view
+    airbench94_muon takes; torch's Muon itself takes 2-d parameters only."""
+
+    def __init__(self, params: list[nn.Parameter], **kwargs: Any) -> None:
+        with _as_matrices(params):
+            super().__init__(params, **kwargs)
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        with _as_matrices([p for group in self.param_groups for p in group["params"]]):
+            return super().step(closure)
+
+
+class MuonSGD(torch.optim.Optimizer):
+    """Muon on the conv filters and SGD on everything else, as one optimizer: one learning-rate schedule
+    (the groups are shared with the two inner optimizers), one ``state_dict``."""
+
+    def __init__(self, filters: list[nn.Parameter], groups: list[dict[str, Any]], cfg: TrainConfig) -> None:
+        self.muon = ConvMuon(
+            filters, lr=cfg.muon_lr, momentum=cfg.muon_momentum, nesterov=True, weight_decay=cfg.muon_weight_decay
+        )
+        self.sgd = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        super().__init__([*self.muon.param_groups, *self.sgd.param_groups], {})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        self.sgd.step()
+        return self.muon.step(closure)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"muon": self.muon.state_dict(), "sgd": self.sgd.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.muon.load_state_dict(state_dict["muon"])
+        self.sgd.load_state_dict(state_dict["sgd"])
+        self.param_groups = [*self.muon.param_groups, *self.sgd.param_groups]  # loading made new group dicts
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD (nesterov optional), Adam or AdamW over the `param_groups` of ``model``."""
+    """SGD (nesterov optional), Adam, AdamW, or Muon on the conv filters with SGD on the rest (`MuonSGD`), over
+    the `param_groups` of ``model``."""
+    if cfg.optimizer == "muon":
+        filters = conv_filters(model)
+        return MuonSGD(filters, param_groups(model, cfg, exclude=filters), cfg)
     groups = param_groups(model, cfg)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
