@@ -82,9 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit_test:
         test = type(test)(test.images[: args.limit_test], test.labels[: args.limit_test], test.classes)
     machine = {**machine_info(torch.device("cpu")), "int8_units": int8_units()}
-    print(
-        f"{machine['cpu']}, {machine['threads']} threads, int8 units: {machine['int8_units']}, torch {torch.__version__}"
-    )
+    where = f"{machine['cpu']}, {machine['threads']} threads"
+    print(f"{where}, int8 units: {machine['int8_units']}, torch {torch.__version__}")
     print("| weights | variant | batch-1 img/s | batch-256 img/s | top-1 % |")
     print("| --- | --- | --- | --- | --- |")
     results = {}
@@ -93,10 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = results[name] = measure(name, train, test, args, Path(tmp))
             for variant, r in row.items():
                 top1 = "-" if r["top1"] is None else f"{r['top1']:.2f}"
-                print(
-                    f"| {name} | {variant} | {r['batch1_images_per_s']:,.0f} | {r['batch256_images_per_s']:,.0f} | {top1} |",
-                    flush=True,
-                )
+                rates = f"{r['batch1_images_per_s']:,.0f} | {r['batch256_images_per_s']:,.0f}"
+                print(f"| {name} | {variant} | {rates} | {top1} |", flush=True)
     print("\n| weights | int8 / fused fp32, batch 1 | int8 / fused fp32, batch 256 | top-1 int8 - fp32 |")
     print("| --- | --- | --- | --- |")
     for name, row in results.items():
