@@ -133,3 +133,36 @@ def test_int8_benchmark_runs_every_variant(fake500, capsys, tmp_path):
     saved = json.loads((tmp_path / "int8.json").read_text())
     assert set(saved["models"]["modern_gap_cnn.cifar10"]) == {"fp32 eager", "fused fp32", "int8"}
     assert int8.main(["--data-dir", str(fake500), "--models", "modern_gap_cnn"]) == 2
+
+
+def test_gpu_batch_runs_on_a_cpu_with_tiny_data(tmp_path, capsys):
+    """The GPU batch (benchmarks/train_zoo.py) works the first time a GPU is lent: the same code, on a CPU."""
+    data = write_cifar10(tmp_path / "data", n_train=5100, n_test=40, layouts=("bin",))
+    train_zoo = benchmark("train_zoo")
+    argv = [
+        "--device",
+        "cpu",
+        "--data-dir",
+        str(data),
+        "--models",
+        "resnet20",
+        "vgg11_bn",
+        "--stage",
+        "both",
+        "--jobs",
+        "2",
+        "--out",
+        str(tmp_path / "gpu"),
+        "--epochs",
+        "1",
+        "--limit-train",
+        "32",
+    ]
+    assert train_zoo.main(argv) == 0
+    for name in ("resnet20", "vgg11_bn"):
+        for stage in ("val", "final"):
+            assert (tmp_path / "gpu" / f"{name}-{stage}" / "last.safetensors").is_file(), (name, stage)
+    out = capsys.readouterr().out
+    assert "| resnet20 | val | 0 |" in out and "| vgg11_bn | final | 0 |" in out
+    assert set(train_zoo.PLAN) >= {"resnet32", "resnet44", "mobilenetv2_x1_0", "wrn28_10", "vgg19_bn"}
+    assert train_zoo.main(["--models", "nope"]) == 2
