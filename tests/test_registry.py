@@ -5,18 +5,6 @@ import zoo
 from zoo.registry import _models
 
 
-def test_create_the_notebook_model():
-    model = zoo.create("modern_gap_cnn")
-    assert sum(p.numel() for p in model.parameters()) == 77_130
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
-    info = zoo.model_info("modern_gap_cnn")
-    assert info.params == 77_130
-    assert round(info.macs / 1e6, 1) == 20.6
-    assert info.family == "simple" and info.paper
-    assert info.input_size == (3, 32, 32) and len(info.mean) == 3 and len(info.std) == 3
-    assert info.tags == list(info.weights)
-
-
 def test_unknown_name_suggests_close_matches():
     with pytest.raises(zoo.UnknownModelError, match="Did you mean: modern_gap_cnn"):
         zoo.create("modern_gap_cn")
@@ -65,30 +53,6 @@ def test_register_bare_and_with_metadata():
         assert model(torch.randn(1, 1, 32, 32)).shape == (1, 3)
     finally:
         _models.pop("_tmp_registry_model")
-
-
-def test_create_overrides_and_pretrained_without_weights():
-    model = zoo.create("resnet20", num_classes=100, in_chans=1)
-    assert model(torch.randn(1, 1, 32, 32)).shape == (1, 100)
-    assert model.pretrained_cfg["num_classes"] == 100 and model.pretrained_cfg["label_names"] is None
-    with pytest.raises(zoo.UnknownModelError, match="no pretrained weights"):
-        zoo.create("resnet110", pretrained=True)
-    with pytest.raises(zoo.UnknownModelError, match="no weights tagged"):
-        zoo.create("resnet110.imagenet")
-
-
-@pytest.mark.parametrize(
-    ("name", "kwargs", "message"),
-    [
-        ("resnet20", {"num_classes": -1}, "num_classes must be an integer >= 0, got -1"),
-        ("resnet20", {"num_classes": 2.5}, "num_classes must be an integer >= 0"),
-        ("resnet20", {"in_chans": 0}, "in_chans must be an integer >= 1, got 0"),
-        ("resnet20.", {}, "ends in '.' with no weight tag"),
-    ],
-)
-def test_create_rejects_bad_arguments_by_name(name, kwargs, message):
-    with pytest.raises(ValueError, match=message):
-        zoo.create(name, **kwargs)
 
 
 def test_all_is_static_and_complete():
