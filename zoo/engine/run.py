@@ -24,6 +24,7 @@ import torch
 
 from .._version import __version__
 from ..errors import CheckpointError, RunDirError, StorageError
+from ..weights import save_weights
 
 __all__ = ["RunDir", "git_commit", "machine_info", "plot_curves"]
 
@@ -195,6 +196,22 @@ class RunDir:
 
     def write_sessions(self, current: dict[str, Any]) -> None:
         self.write_meta(sessions=[*self.sessions, current])
+
+    def changes(self, now: dict[str, Any]) -> list[str]:
+        """What this session changed against the one before it, of what decides the floats."""
+        if not self.sessions:
+            return []
+        last = self.sessions[-1]
+        pairs = [(k, last.get("machine", {}).get(k), now["machine"][k]) for k in ("cpu", "threads", "device", "torch")]
+        pairs += [(k, last.get(k), now[k]) for k in ("precision", "world_size")]
+        return [f"{k} ({old} -> {new})" for k, old, new in pairs if old is not None and old != new]
+
+    def save_weights(self, model: torch.nn.Module, name: str, current: dict[str, Any], **header: Any) -> None:
+        """``name`` in the folder, its header holding ``header``, every session so far (``current`` the one running)
+        and the command that started the run."""
+        if self.writer:
+            sessions = [*self.sessions, current]
+            save_weights(model, self.path / name, sessions=sessions, command=" ".join(sessions[0]["argv"]), **header)
 
     # ------------------------------------------------------------------------------------------- metrics
     def write_metrics(self, rows: Sequence[dict[str, Any]], *, plot: bool, title: str) -> None:

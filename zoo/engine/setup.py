@@ -3,7 +3,9 @@ normalisation, training precision policy and data-dependent init."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,35 @@ from .device import apply_training_precision_policy
 from .distributed import DistContext, convert_sync_batchnorm
 from .optim import norm_parameters
 
-__all__ = ["PreparedModel", "prepare_data", "prepare_model"]
+__all__ = ["PreparedModel", "RunRNG", "prepare_data", "prepare_model"]
+
+
+class RunRNG:
+    """The run's own random stream (the model's init, dropout): `fork` runs a block on it, the caller's RNG state
+    is left as it was. Data order, crops and flips use generators seeded by (seed, epoch, step) instead."""
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        self.seed, self.devices = seed, [device] if device.type == "cuda" else []
+        self.state: dict[str, torch.Tensor | None] | None = None  # None: not drawn from yet
+
+    @contextlib.contextmanager
+    def fork(self) -> Iterator[None]:
+        with torch.random.fork_rng(devices=self.devices):
+            if self.state is None:
+                torch.manual_seed(self.seed)
+            else:
+                torch.set_rng_state(self.state["cpu"])
+                if self.devices and self.state["cuda"] is not None:
+                    torch.cuda.set_rng_state(self.state["cuda"], self.devices[0])
+            try:
+                yield
+            finally:
+                self.state = self.current()
+
+    def current(self) -> dict[str, torch.Tensor | None]:
+        """The stream's state now (inside `fork`: the run's; what a checkpoint holds)."""
+        cuda = torch.cuda.get_rng_state(self.devices[0]) if self.devices else None
+        return {"cpu": torch.get_rng_state(), "cuda": cuda}
 
 
 def prepare_data(

@@ -15,14 +15,13 @@ Building a `Trainer` writes nothing and leaves the process's RNG alone; `fit` cr
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..data import Augment, BatchContext, Split, normalize
 from ..errors import CheckpointError, ConfigError, NonFiniteLossError
-from ..weights import save_weights
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, build_config, resumed_config
 from .device import autocast, resolve_device, resolve_precision
@@ -43,9 +41,12 @@ from .hooks import Callback, EpochLine, MetricsFiles, ProgressBar, TensorBoard
 from .lookahead import Lookahead
 from .optim import build_optimizer, build_scheduler, lr_factor
 from .run import RunDir, machine_info, session_record
-from .setup import prepare_data, prepare_model
+from .setup import RunRNG, prepare_data, prepare_model
 
 __all__ = ["Trainer", "fit"]
+
+
+DATA_NOTE = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 
 def fit(
@@ -63,6 +64,10 @@ def fit(
     cfg = build_config(model if isinstance(model, str) else type(model).__name__, recipe=recipe, overrides=overrides)
     module = None if isinstance(model, str) else model
     return Trainer(cfg, model=module, data=data, callbacks=callbacks, recipe=recipe).fit()
+
+
+_STATEFUL = ("model", "optimizer", "scaler", "ema", "lookahead")  # objects with a state_dict, in the checkpoint
+_PROGRESS = ("epoch", "step_in_epoch", "global_step", "partial", "best", "train_time")  # where the run is
 
 
 def _step_seed(seed: int, epoch: int, step: int) -> int:
@@ -102,17 +107,16 @@ class Trainer:
             cfg, data, world_size=self.dist.world_size, progress=progress
         )
         self.classes, self.steps_per_epoch = self.train_split.classes, len(self.train_split) // cfg.batch_size
-        with self._rng(fresh=True):  # the model's init draws from the run's own seeded stream
+        self.rng = RunRNG(cfg.seed, self.device)
+        with self.rng.fork():  # the model's init draws from the run's own seeded stream
             prepared = prepare_model(
                 cfg, model, self.train_split, device=self.device, amp_dtype=self.amp_dtype, dist=self.dist
             )
-            self.rng_state = self._rng_state()
         self.model, self.mean, self.std = prepared.model, prepared.mean, prepared.std
         self.registered, self.fp32_convs = prepared.registered, prepared.fp32_convs
-        self.teacher = None
-        if cfg.teacher:
-            layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
-            self.teacher = load_teacher(
+        layout = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.teacher = (
+            load_teacher(
                 cfg.teacher,
                 num_classes=len(self.classes),
                 student_mean=self.mean,
@@ -120,6 +124,9 @@ class Trainer:
                 device=self.device,
                 memory_format=layout,
             )
+            if cfg.teacher
+            else None
+        )
         self.train_images = self.train_split.images.to(self.device)
         self.train_labels = self.train_split.labels.to(self.device)
         self.optimizer = build_optimizer(self.model, cfg)
@@ -242,7 +249,7 @@ class Trainer:
         self._log_start(eval_name, eval_split)
         previous = self._install_signal_handlers()
         try:
-            with self._rng():
+            with self.rng.fork():
                 self._hook("on_fit_start")
                 while self.epoch < cfg.epochs:
                     tick = time.perf_counter()
@@ -264,7 +271,6 @@ class Trainer:
                         )
                         return {"status": "interrupted", "run_dir": str(self.run.path), "epoch": self.epoch}
                 summary = self._finish(eval_name)
-                self.rng_state = self._rng_state()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -348,23 +354,11 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         """Everything needed to continue exactly where the run is (the schedule is a function of the step)."""
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "ema": self.ema.state_dict() if self.ema is not None else None,
-            "lookahead": self.lookahead.state_dict() if self.lookahead is not None else None,
-            "torch_rng": torch.get_rng_state(),  # fit calls this on the run's own stream
-            "cuda_rng": self._rng_state()["cuda"],
-            "epoch": self.epoch,
-            "step_in_epoch": self.step_in_epoch,
-            "global_step": self.global_step,
-            "partial": dict(self.partial),
-            "best": dict(self.best),
-            "train_time": self.train_time,
-            "metrics": list(self.history),
-            "teacher_sha256": self.teacher.sha256 if self.teacher is not None else None,
-        }
+        state = {k: None if getattr(self, k) is None else getattr(self, k).state_dict() for k in _STATEFUL}
+        state.update({k: getattr(self, k) for k in _PROGRESS}, metrics=self.history)
+        state["torch_rng"], state["cuda_rng"] = self.rng.current().values()  # inside fit: the run's own stream
+        state["teacher_sha256"] = self.teacher.sha256 if self.teacher is not None else None
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         saved, now = state.get("teacher_sha256"), self.teacher.sha256 if self.teacher is not None else None
@@ -373,19 +367,15 @@ class Trainer:
                 f"the checkpoint was trained with a teacher whose weights have sha256 {saved}; "
                 f"--teacher {self.cfg.teacher!r} now has {now}: resume with the same teacher weights"
             )
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and state["ema"] is not None:
-            self.ema.load_state_dict(state["ema"])
-        if self.lookahead is not None and state.get("lookahead") is not None:
-            self.lookahead.load_state_dict(state["lookahead"])
+        for key in _STATEFUL:
+            if getattr(self, key) is not None and state.get(key) is not None:
+                getattr(self, key).load_state_dict(state[key])
+        for key in _PROGRESS:
+            setattr(self, key, state[key])
+        self.history = list(state["metrics"])
         cuda = state["cuda_rng"]  # a list of per-device states in checkpoints before 0.2
-        self.rng_state = {"cpu": state["torch_rng"], "cuda": cuda[0] if isinstance(cuda, list) and cuda else cuda}
-        self.epoch, self.step_in_epoch = state["epoch"], state["step_in_epoch"]
-        self.global_step, self.partial = state["global_step"], dict(state["partial"])
+        self.rng.state = {"cpu": state["torch_rng"], "cuda": cuda[0] if isinstance(cuda, list) and cuda else cuda}
         self.scheduler.last_epoch = self.global_step  # LambdaLR's next step() gives step global_step's rate
-        self.best, self.train_time, self.history = dict(state["best"]), state["train_time"], list(state["metrics"])
 
     def save_checkpoint(self) -> None:
         """Write the checkpoint (rank 0) after averaging BN statistics over ranks (all ranks call this)."""
@@ -395,28 +385,25 @@ class Trainer:
         self.dist.barrier()
 
     def _save_weights(self, name: str, **metrics: Any) -> None:
-        model = self.eval_model
+        model, cfg = self.eval_model, self.cfg
         if not all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point()):
             raise NonFiniteLossError(f"refusing to write {name}: the model holds NaN/Inf")
-        if not self.dist.is_main:
-            return
-        sessions = [*self.run.sessions, {**self.session, "to": self.position()}]
         header = {
             "recipe": self.recipe,
-            "config": self.cfg.to_dict(),
-            "command": " ".join(sessions[0]["argv"]),
-            "seed": self.cfg.seed,
+            "config": cfg.to_dict(),
+            "seed": cfg.seed,
+            "metrics": metrics,
             "train_time_s": round(self.train_time, 1),
-            "sessions": sessions,
             "machine": machine_info(self.device),
             "git_commit": self.session["git_commit"],
-            "data": {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}.get(self.cfg.dataset, self.cfg.dataset),
+            "data": DATA_NOTE.get(cfg.dataset, cfg.dataset),
         }
         if self.teacher is not None:
             header["teacher_sha256"] = self.teacher.sha256
         if not self.registered:  # weights-only: the preprocessing travels in the header all the same
             header.update(mean=self.mean.tolist(), std=self.std.tolist(), label_names=list(self.classes))
-        save_weights(model, self.run.path / name, weights_only=not self.registered, metrics=metrics, **header)
+        current = {**self.session, "to": self.position()}
+        self.run.save_weights(model, name, current, weights_only=not self.registered, **header)
 
     # ------------------------------------------------------------------------------------------------ helpers
     @property
@@ -430,18 +417,19 @@ class Trainer:
 
     def evaluate(self, split: Split, tta: int = 0) -> dict[str, Any]:
         """Evaluate the current (EMA, if enabled) model on ``split``."""
+        cfg = self.cfg
         return evaluate(
             self.eval_model,
             split,
             mean=self.mean,
             std=self.std,
             device=self.device,
-            amp_dtype=self.amp_dtype,
-            batch_size=self.cfg.eval_batch_size,
             tta=tta,
-            dist=self.dist,
-            channels_last=self.cfg.channels_last,
+            amp_dtype=self.amp_dtype,
+            batch_size=cfg.eval_batch_size,
+            channels_last=cfg.channels_last,
             num_classes=len(self.classes),
+            dist=self.dist,
         )
 
     def request_stop(self, reason: str = "stop requested") -> None:
@@ -468,9 +456,10 @@ class Trainer:
 
     def _log_start(self, eval_name: str, eval_split: Split) -> None:
         cfg, convs = self.cfg, f" ({self.fp32_convs} strided depthwise convs in fp32)" if self.fp32_convs else ""
+        procs = f" x {self.dist.world_size} processes" if self.dist.enabled else ""
         parts = [
             f"zoo.train: {cfg.model} on {cfg.dataset} ({len(self.train_split)} train, {len(eval_split)} {eval_name})",
-            f"device {self.device}" + (f" x {self.dist.world_size} processes" if self.dist.enabled else ""),
+            f"device {self.device}{procs}",
             f"precision {self.precision}{convs}",
         ]
         if self.teacher is not None:
@@ -478,34 +467,11 @@ class Trainer:
         self.log(" | ".join([*parts, f"run {self.run.path}"]))
         if not self.registered:
             self.log("zoo.train: the model is not from the registry, so its weight files are weights-only")
-        if self.run.sessions:
-            last, now = self.run.sessions[-1], self.session
-            keys = ("cpu", "threads", "device", "torch")
-            pairs = [(k, last.get("machine", {}).get(k), now["machine"][k]) for k in keys]
-            pairs += [(k, last.get(k), now[k]) for k in ("precision", "world_size")]
-            changed = [f"{k} ({old} -> {new})" for k, old, new in pairs if old is not None and old != new]
-            if changed:
-                self.log(
-                    f"zoo.train: resumed with a different {', '.join(changed)}: the run continues, but not bit "
-                    "for bit as it would have uninterrupted"
-                )
-
-    @contextlib.contextmanager
-    def _rng(self, fresh: bool = False) -> Iterator[None]:
-        """Run on the run's own RNG stream (init, dropout), leaving the caller's RNG state as it was."""
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            if fresh:
-                torch.manual_seed(self.cfg.seed)
-            else:
-                torch.set_rng_state(self.rng_state["cpu"])
-                if devices and self.rng_state["cuda"] is not None:
-                    torch.cuda.set_rng_state(self.rng_state["cuda"], self.device)
-            yield
-
-    def _rng_state(self) -> dict[str, Any]:
-        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
-        return {"cpu": torch.get_rng_state(), "cuda": cuda}
+        if changed := self.run.changes(self.session):
+            self.log(
+                f"zoo.train: resumed with a different {', '.join(changed)}: the run continues, but not bit for "
+                "bit as it would have uninterrupted"
+            )
 
     def _hook(self, name: str, *args: Any) -> None:
         """Call hook ``name`` of every callback; a plain function is an ``on_step`` hook."""
