@@ -68,7 +68,7 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
         "tta_level": result.get("tta_level", 0),
         "train_time_s": result["train_time_s"],
         "images_per_s": statistics.fmean(r["images_per_s"] for r in rows),
-        "steps": result["epochs"] * (50_000 // meta["config"]["batch_size"]),
+        "steps": meta["sessions"][-1]["to"]["global_step"],
         "epochs": result["epochs"],
         "run_dir": str(run_dir),
         "machine": meta["machine"],

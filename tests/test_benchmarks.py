@@ -166,3 +166,34 @@ def test_gpu_batch_runs_on_a_cpu_with_tiny_data(tmp_path, capsys):
     assert "| resnet20 | val | 0 |" in out and "| vgg11_bn | final | 0 |" in out
     assert set(train_zoo.PLAN) >= {"resnet32", "resnet44", "mobilenetv2_x1_0", "wrn28_10", "vgg19_bn"}
     assert train_zoo.main(["--models", "nope"]) == 2
+
+
+def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys):
+    data = write_cifar10(tmp_path / "data", n_train=64, n_test=40, layouts=("bin",))
+    tiny = ["epochs=1", "batch_size=16", "data_init=16", "eval_batch_size=20", "tta=1"]
+    argv = [
+        "--data-dir",
+        str(data),
+        "--seeds",
+        "0",
+        "1",
+        "--set",
+        *tiny,
+        "--set-baseline",
+        *tiny,
+        "--out",
+        str(tmp_path / "runs"),
+        "--json",
+        str(tmp_path / "tta.json"),
+    ]
+    assert benchmark("time_to_accuracy").main(argv) == 0
+    out = capsys.readouterr().out
+    started = [line.rsplit("/", 1)[1] for line in out.splitlines() if line.startswith("zoo.train: airbench94_net")]
+    assert [name.split("-")[0] + name[-1] for name in started] == ["fast0", "fastest0", "fast1", "fastest1"]
+    assert "training time fastest-" in out and "/ fast-" in out
+    saved = json.loads((tmp_path / "tta.json").read_text())
+    base, cand = saved["summaries"]
+    assert base["recipe"] == "fast" and cand["recipe"] == "fastest" and len(cand["runs"]) == 2
+    assert cand["accuracy_key"] == "top1_tta" and cand["runs"][0]["steps"] == 4
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(runs) == 4 and all(p.startswith(("fast-", "fastest-")) for p in runs)
