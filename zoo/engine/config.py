@@ -163,6 +163,11 @@ class TrainConfig:
     muon_momentum: float = knob(
         0.6, "Muon's momentum (airbench94_muon: 0.6)", group="optimisation", low=0, high=1, open_high=True
     )
+    muon_normalize: bool = knob(
+        False,
+        "rescale each conv filter bank to norm sqrt(out channels) before its Muon step (airbench94_muon)",
+        group="optimisation",
+    )
     muon_weight_decay: float = knob(
         0.0, "Muon's decoupled weight decay on the conv filters", group="optimisation", low=0
     )

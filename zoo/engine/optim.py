@@ -95,15 +95,22 @@ def _as_matrices(params: Sequence[torch.Tensor]) -> Iterator[None]:
 
 class ConvMuon(torch.optim.Muon):
     """``torch.optim.Muon`` for conv filter banks: each weight is updated as its (out, in*kh*kw) matrix, the view
-    airbench94_muon takes; torch's Muon itself takes 2-d parameters only."""
+    airbench94_muon takes; torch's Muon itself takes 2-d parameters only. ``normalize`` rescales each bank to
+    norm sqrt(out) before its step, as airbench94_muon does: with BatchNorm after it the scale is free, and fixing
+    it keeps the step's relative size what the schedule says."""
 
-    def __init__(self, params: list[nn.Parameter], **kwargs: Any) -> None:
+    def __init__(self, params: list[nn.Parameter], *, normalize: bool = False, **kwargs: Any) -> None:
+        self.normalize = normalize
         with _as_matrices(params):
             super().__init__(params, **kwargs)
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        with _as_matrices([p for group in self.param_groups for p in group["params"]]):
+        params = [p for group in self.param_groups for p in group["params"]]
+        if self.normalize:
+            for p in params:
+                p.mul_(p.shape[0] ** 0.5 / p.norm())
+        with _as_matrices(params):
             return super().step(closure)
 
 
@@ -113,7 +120,12 @@ class MuonSGD(torch.optim.Optimizer):
 
     def __init__(self, filters: list[nn.Parameter], groups: list[dict[str, Any]], cfg: TrainConfig) -> None:
         self.muon = ConvMuon(
-            filters, lr=cfg.muon_lr, momentum=cfg.muon_momentum, nesterov=True, weight_decay=cfg.muon_weight_decay
+            filters,
+            lr=cfg.muon_lr,
+            momentum=cfg.muon_momentum,
+            nesterov=True,
+            weight_decay=cfg.muon_weight_decay,
+            normalize=cfg.muon_normalize,
         )
         self.sgd = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
         super().__init__([*self.muon.param_groups, *self.sgd.param_groups], {})
