@@ -129,3 +129,16 @@ def test_progressive_resizing_grows_linearly_to_the_full_size():
     cfg = build_config("resnet20", overrides={"resize_start": 16, "resize_epochs": 4})
     assert [resize_size(cfg, e, 32) for e in range(6)] == [16, 20, 24, 28, 32, 32]
     assert resize_size(build_config("resnet20"), 0, 32) == 32  # off by default
+
+
+def test_muon_normalize_keeps_each_filter_bank_at_norm_sqrt_out():
+    torch.manual_seed(0)
+    model = zoo.create("resnet20")
+    cfg = build_config("resnet20", overrides={"optimizer": "muon", "muon_normalize": True, "muon_lr": 1e-3})
+    opt = build_optimizer(model, cfg)
+    filt = model.stages[2][0].conv2.conv.weight
+    with torch.no_grad():
+        filt.mul_(7.0)
+    torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.arange(4)).backward()
+    opt.step()
+    assert filt.norm().item() == pytest.approx(filt.shape[0] ** 0.5, rel=0.01)  # rescaled, then a small step
