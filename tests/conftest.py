@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from fakedata import write_cifar10, write_cifar100
 
+import zoo
 from zoo.engine import Trainer, build_config
 
 
@@ -51,3 +53,18 @@ def tiny_run(fake500, tmp_path_factory):
     )
     Trainer(cfg, argv=["python", "-m", "zoo.train", "modern_gap_cnn"]).fit()
     return out / "r"
+
+
+@pytest.fixture
+def model():
+    """modern_gap_cnn, seeded, in eval mode (the weights tests' model)."""
+    torch.manual_seed(0)
+    return zoo.create("modern_gap_cnn").eval()
+
+
+@pytest.fixture
+def saved(model, tmp_path):
+    """``model`` saved as a zoo weight file with a metric and a recipe in its header."""
+    path = tmp_path / "w.safetensors"
+    zoo.save_weights(model, path, metrics={"top1": 61.3}, recipe="unit-test")
+    return path

@@ -10,19 +10,6 @@ from zoo import _factory
 from zoo.weights import WeightsError, file_sha256
 
 
-@pytest.fixture
-def model():
-    torch.manual_seed(0)
-    return zoo.create("modern_gap_cnn").eval()
-
-
-@pytest.fixture
-def saved(model, tmp_path):
-    path = tmp_path / "w.safetensors"
-    zoo.save_weights(model, path, metrics={"top1": 61.3}, recipe="unit-test")
-    return path
-
-
 class NotebookCNN(nn.Module):
     """The study notebook's own class, with its own state-dict keys."""
 

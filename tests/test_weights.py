@@ -14,19 +14,6 @@ import zoo
 from zoo.weights import WeightsError, file_sha256, read_weights
 
 
-@pytest.fixture
-def model():
-    torch.manual_seed(0)
-    return zoo.create("modern_gap_cnn").eval()
-
-
-@pytest.fixture
-def saved(model, tmp_path):
-    path = tmp_path / "w.safetensors"
-    zoo.save_weights(model, path, metrics={"top1": 61.3}, recipe="unit-test")
-    return path
-
-
 def _snapshot(m):
     return {k: v.clone() for k, v in m.state_dict().items()}
 
