@@ -66,7 +66,7 @@ def test_validate_is_generated_from_the_fields():
         "momentum": (1.0, r"momentum must be in \[0, 1\), got 1.0"),
         "lr": (float("nan"), "lr must be a number >= 0, got nan"),
         "flip": ("false", "flip must be true or false, got 'false'"),
-        "optimizer": ("lamb", "optimizer must be one of sgd, adam, adamw, got 'lamb'"),
+        "optimizer": ("lamb", "optimizer must be one of sgd, adam, adamw, muon, got 'lamb'"),
         "grad_clip": (0, "grad_clip must be a number > 0 or None, got 0"),
         "augment": (("crop", ""), "augment must be a list of names or None"),
         "model_kwargs": ([1], "model_kwargs must be a JSON object, got \\[1\\]"),
