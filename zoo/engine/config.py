@@ -471,9 +471,9 @@ RECIPES["fast"] = {
 
 _RENAMED = {"no_decay_norm_bias": ("decay_norm_bias", lambda v: not v)}  # old name: (new name, value map)
 
-# Faster than "fast" on a CPU, where time is FLOPs: Muon on the conv filters (airbench94_muon's idea) reaches the
-# same accuracy in 7 epochs instead of 10, and the first two run at 24 and 28 pixels (progressive resizing), so
-# the recipe costs about 0.63x fast's FLOPs. Chosen by the single-seed runs in docs/speed.md (exploration table).
+# Faster than "fast" on a CPU, where time is FLOPs: Muon on the conv filters (airbench94_muon's idea) in 7 epochs
+# instead of 10, the first two at 24 and 28 pixels (progressive resizing): 0.64x fast's FLOPs and training time,
+# 0.16 points under its accuracy over 3 seeds (docs/speed.md, which also has the single-seed runs that chose it).
 RECIPES["fastest"] = {
     **RECIPES["fast"],
     "optimizer": "muon",
