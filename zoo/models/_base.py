@@ -79,7 +79,7 @@ def make_stages(
     for i, (depth, width) in enumerate(zip(layers, widths)):
         blocks = []
         for j in range(depth):
-            rate = drop_path_rate * index / max(total - 1, 1)
+            rate = drop_path_rate * (index / max(total - 1, 1))  # the last block gets exactly drop_path_rate
             blocks.append(block(in_chs, width, 2 if i > 0 and j == 0 else 1, drop_path=rate))
             in_chs, index = width, index + 1
         reduction *= 2 if i > 0 else 1

@@ -49,7 +49,7 @@ class MobileNetV2(ZooModel):
         for t, c, n, s in _SETTINGS:
             out_chs = make_divisible(c * width_mult)
             for i in range(n):
-                rate = drop_path_rate * len(blocks) / (total - 1)
+                rate = drop_path_rate * (len(blocks) / (total - 1))
                 kw = {"norm_layer": norm_layer, "act_layer": act_layer, "drop_path": rate}
                 blocks.append(InvertedResidual(in_chs, out_chs, s if i == 0 else 1, t, **kw))
                 strides.append(s if i == 0 else 1)
