@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train = load_cifar("cifar10", "train", args.data_dir, download=False)
     test = load_cifar("cifar10", "test", args.data_dir, download=False)
     if args.limit_test:
-        test = type(test)(test.images[: args.limit_test], test.labels[: args.limit_test], test.classes)
+        test = test.subset(slice(args.limit_test))
     machine = {**machine_info(torch.device("cpu")), "int8_units": int8_units()}
     where = f"{machine['cpu']}, {machine['threads']} threads"
     print(f"{where}, int8 units: {machine['int8_units']}, torch {torch.__version__}")

@@ -48,6 +48,9 @@ PLAN: dict[str, tuple[list[str], float]] = {
 
 
 def command(name: str, stage: str, args: argparse.Namespace) -> list[str]:
+    run_dir = args.out / f"{name}-{stage}"
+    if (run_dir / "checkpoint.safetensors").is_file():  # a stopped batch: continue each row where it was
+        return [sys.executable, "-m", "zoo.train", "--resume", str(run_dir), "--device", args.device]
     flags, _ = PLAN[name]
     cmd = [
         sys.executable,
@@ -74,16 +77,6 @@ def command(name: str, stage: str, args: argparse.Namespace) -> list[str]:
         cmd += ["--epochs", str(args.epochs)]  # a later flag wins: smoke runs
     if args.limit_train:
         cmd += ["--limit-train", str(args.limit_train), "--batch-size", "16", "--eval-batch-size", "64"]
-    if (args.out / f"{name}-{stage}" / "checkpoint.safetensors").is_file():
-        cmd = [
-            sys.executable,
-            "-m",
-            "zoo.train",
-            "--resume",
-            str(args.out / f"{name}-{stage}"),
-            "--device",
-            args.device,
-        ]
     return cmd
 
 

@@ -154,7 +154,7 @@ def _main(args: argparse.Namespace) -> int:
     model = model_from_args(args, require_weights=True)
     split = eval_split(args.dataset, args.data_dir, args.download, model.pretrained_cfg["input_size"][1:])
     if args.limit:
-        split = Split(split.images[: args.limit], split.labels[: args.limit], split.classes)
+        split = split.subset(slice(args.limit))
     result = evaluate_model(
         model,
         split,

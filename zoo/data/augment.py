@@ -157,7 +157,7 @@ def _resize(x: torch.Tensor, cfg: Any, ctx: BatchContext) -> torch.Tensor:
 def default_augmentations(cfg: Any) -> tuple[str, ...]:
     """The ops a config's classic options ask for: crop if ``crop``, flip if ``flip``, cutout if ``cutout``, then
     resize if ``resize_start`` (progressive resizing)."""
-    ops = (("crop", cfg.crop), ("flip", cfg.flip), ("cutout", cfg.cutout), ("resize", getattr(cfg, "resize_start", 0)))
+    ops = (("crop", cfg.crop), ("flip", cfg.flip), ("cutout", cfg.cutout), ("resize", cfg.resize_start))
     return tuple(name for name, on in ops if on)
 
 

@@ -34,6 +34,10 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def subset(self, index: slice | torch.Tensor) -> Split:
+        """The images (and their labels) at ``index``: a slice or an index tensor."""
+        return Split(self.images[index], self.labels[index], self.classes)
+
 
 @dataclass(frozen=True)
 class CifarSpec:

@@ -172,10 +172,9 @@ def carve(
             )
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
         val_idx, train_idx = order[:val_split].sort().values, order[val_split:].sort().values
-        val = Split(train.images[val_idx], train.labels[val_idx], train.classes)
-        train = Split(train.images[train_idx], train.labels[train_idx], train.classes)
+        val, train = train.subset(val_idx), train.subset(train_idx)
     if limit_train:
-        train = Split(train.images[:limit_train], train.labels[:limit_train], train.classes)
+        train = train.subset(slice(limit_train))
     if limit_test and test is not None:
-        test = Split(test.images[:limit_test], test.labels[:limit_test], test.classes)
+        test = test.subset(slice(limit_test))
     return train, val, test

@@ -114,6 +114,10 @@ class ConvMuon(torch.optim.Muon):
             return super().step(closure)
 
 
+def _sgd(groups: list[dict[str, Any]], cfg: TrainConfig) -> torch.optim.SGD:
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+
+
 class MuonSGD(torch.optim.Optimizer):
     """Muon on the conv filters and SGD on everything else, as one optimizer: one learning-rate schedule
     (the groups are shared with the two inner optimizers), one ``state_dict``."""
@@ -127,7 +131,7 @@ class MuonSGD(torch.optim.Optimizer):
             weight_decay=cfg.muon_weight_decay,
             normalize=cfg.muon_normalize,
         )
-        self.sgd = torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        self.sgd = _sgd(groups, cfg)
         super().__init__([*self.muon.param_groups, *self.sgd.param_groups], {})
 
     @torch.no_grad()
@@ -152,7 +156,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         return MuonSGD(filters, param_groups(model, cfg, exclude=filters), cfg)
     groups = param_groups(model, cfg)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0)
+        return _sgd(groups, cfg)
     if cfg.optimizer == "adam":
         return torch.optim.Adam(groups, lr=cfg.lr)
     return torch.optim.AdamW(groups, lr=cfg.lr)
