@@ -79,3 +79,14 @@ def test_eval_predict_and_export_take_int8_files(int8, fake500, tmp_path, capsys
     assert export_main([*argv, str(out)]) == 0
     assert isinstance(zoo.resolve_model(str(out)), OnnxModel)
     assert export_main([*argv[:-1], "--format", "export", "--output", str(tmp_path / "x.pt2")]) == 2
+
+
+def test_an_onnx_file_with_free_text_metadata_loads(int8, tmp_path):
+    import onnx
+
+    model, _ = int8
+    proto = onnx.load(str(model.path))
+    proto.metadata_props.add(key="producer_notes", value="exported elsewhere, not JSON")
+    onnx.save(proto, str(tmp_path / "foreign.onnx"))
+    foreign = OnnxModel(tmp_path / "foreign.onnx")
+    assert foreign.pretrained_cfg["mean"] == model.pretrained_cfg["mean"] and foreign.num_classes == 10

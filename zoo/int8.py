@@ -140,6 +140,14 @@ def quantize_pt2e(model: nn.Module, calibration: list[np.ndarray]) -> nn.Module:
     return quantized
 
 
+def _json_or_text(value: str) -> Any:
+    """A metadata value: zoo writes JSON; other exporters' free text stays text."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 class OnnxModel(nn.Module):
     """An ONNX file (float or int8) as a module: ``forward`` runs ONNX Runtime on CPU; ``pretrained_cfg`` comes
     from the file's metadata (written by `zoo.deploy.export_onnx` and `quantize`)."""
@@ -160,7 +168,7 @@ class OnnxModel(nn.Module):
             if type(exc).__module__.startswith("onnxruntime"):
                 raise WeightsError(f"{self.path} is not an ONNX model ONNX Runtime can run: {exc}") from None
             raise
-        meta = {k: json.loads(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
+        meta = {k: _json_or_text(v) for k, v in self.session.get_modelmeta().custom_metadata_map.items()}
         self.num_classes = int(self.session.get_outputs()[0].shape[-1])
         input_size = tuple(meta.get("input_size", (3, 32, 32)))
         labels = meta.get("label_names")
