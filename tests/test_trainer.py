@@ -83,9 +83,12 @@ def test_curves_leave_pyplot_and_the_backend_alone(tmp_path, monkeypatch):
 
 
 def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir, tmp_path):
-    summary = Trainer(tiny_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True)).fit()
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True))
+    summary = trainer.fit()
     assert summary["best"]["selected_on"] == "val" and "val_top1" in summary and "test_top1" in summary
     assert 0 <= summary["test_top1_tta"] <= 100
+    # a TTA recipe can be chosen on the validation split alone: its TTA accuracy is there too
+    assert summary["val_top1_tta"] == trainer.evaluate(trainer.val_split, tta=1)["top1"]
     assert zoo.load(tmp_path / "v" / "last.safetensors").zoo_cfg["metrics"]["test_top1_tta"] == pytest.approx(
         summary["test_top1_tta"]
     )

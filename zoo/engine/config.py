@@ -299,7 +299,7 @@ class TrainConfig:
     eval_batch_size: int = knob(1000, "evaluation batch size", group="output", low=1, resume=True)
     tta: int = knob(
         0,
-        "also report the final test accuracy with test-time augmentation: 1 (or no value) mirror, 2 "
+        "also report the final test (and validation) accuracy with test-time augmentation: 1 (or no value) mirror, 2 "
         "mirror + 1-pixel translations",
         group="output",
         choices=(0, 1, 2),

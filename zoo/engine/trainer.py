@@ -317,6 +317,8 @@ class Trainer:
         }
         if self.val_split is not None:
             summary["val_top1"] = self.history[-1]["eval_acc"]
+            if self.cfg.tta:  # what a TTA recipe is chosen on, without looking at the test split
+                summary.update(val_top1_tta=self.evaluate(self.val_split, tta=int(self.cfg.tta))["top1"])
         if self.test_split is not None:
             test = self.evaluate(self.test_split, tta=int(self.cfg.tta))  # by_tta[0]: the same passes, no TTA
             plain = test["by_tta"][0]
