@@ -72,6 +72,7 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
         "epochs": result["epochs"],
         "run_dir": str(run_dir),
         "machine": meta["machine"],
+        "config": meta["config"],  # what the run trained, whatever the recipe's name means today
     }
 
 

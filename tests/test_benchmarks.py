@@ -195,5 +195,6 @@ def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys):
     base, cand = saved["summaries"]
     assert base["recipe"] == "fast" and cand["recipe"] == "fastest" and len(cand["runs"]) == 2
     assert cand["accuracy_key"] == "top1_tta" and cand["runs"][0]["steps"] == 4
+    assert cand["runs"][0]["config"]["optimizer"] == "muon" and base["runs"][0]["config"]["optimizer"] == "sgd"
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 4 and all(p.startswith(("fast-", "fastest-")) for p in runs)
