@@ -472,8 +472,8 @@ RECIPES["fast"] = {
 _RENAMED = {"no_decay_norm_bias": ("decay_norm_bias", lambda v: not v)}  # old name: (new name, value map)
 
 # Faster than "fast" on a CPU, where time is FLOPs: Muon on the conv filters (airbench94_muon's idea) in 7 epochs
-# instead of 10, the first two at 24 and 28 pixels (progressive resizing): 0.64x fast's FLOPs and training time,
-# 0.16 points under its accuracy over 3 seeds (docs/speed.md, which also has the single-seed runs that chose it).
+# instead of 10, the first at 24 pixels (progressive resizing): 0.66x fast's FLOPs (docs/speed.md: the runs that
+# chose it, and its side-by-side benchmark).
 RECIPES["fastest"] = {
     **RECIPES["fast"],
     "optimizer": "muon",
@@ -482,7 +482,7 @@ RECIPES["fastest"] = {
     "epochs": 7,
     "warmup_epochs": 0.23 * 7,
     "resize_start": 24,
-    "resize_epochs": 2,
+    "resize_epochs": 1,
 }
 
 
