@@ -7,7 +7,8 @@ Every (recipe, seed) is a full training run of ``--model`` on the 50,000 trainin
 test images with the recipe's test-time augmentation. The runs alternate (baseline seed 0, candidate seed 0,
 baseline seed 1, ...), so whatever else the machine does falls on both. Prints, per recipe: every seed's test top-1
 (with and without TTA) and training time (the engine's clock: training steps only), their mean ± standard
-deviation, and the ratio candidate / baseline of the mean training times, with the machine. Runs go to
+deviation, and the ratio candidate / baseline of the mean training times (and of their training FLOPs, counted by
+``torch.utils.flop_counter``), with the machine. Runs go to
 ``--out/RECIPE-seedN``: a stopped benchmark resumes where it was, a finished run is not run again. ``--set`` changes
 the candidate (ablations: ``--set optimizer=\"sgd\"``), ``--set-baseline`` the baseline; ``--candidate none``
 runs the baseline alone.
@@ -21,7 +22,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from zoo import create
+from zoo.data.augment import resize_size
 from zoo.engine import RECIPES, Trainer, build_config
+from zoo.engine.config import resumed_config
+from zoo.engine.optim import build_optimizer
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -68,12 +76,37 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
         "tta_level": result.get("tta_level", 0),
         "train_time_s": result["train_time_s"],
         "images_per_s": statistics.fmean(r["images_per_s"] for r in rows),
-        "steps": meta["sessions"][-1]["to"]["global_step"],
+        "steps": (steps := meta["sessions"][-1]["to"]["global_step"]),
+        "train_tflops": training_flops(meta["config"], steps) / 1e12,
         "epochs": result["epochs"],
         "run_dir": str(run_dir),
         "machine": meta["machine"],
         "config": meta["config"],  # what the run trained, whatever the recipe's name means today
     }
+
+
+def _flops(fn: Any, *args: Any) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn(*args)
+    return counter.get_total_flops()
+
+
+def _forward_backward(model: torch.nn.Module, size: int) -> None:
+    model(torch.randn(2, 3, size, size)).sum().backward()
+
+
+def training_flops(config: dict[str, Any], steps: int, full_size: int = 32) -> float:
+    """A run's training FLOPs, counted by torch.utils.flop_counter on ``config`` (a run.json's): forward + backward
+    of every training image at the size its epoch trains at (progressive resizing), plus the optimizer's own
+    matmuls at every step (Muon's Newton-Schulz iterations)."""
+    cfg = resumed_config(config)
+    model = create(cfg.model, **cfg.model_kwargs)
+    sizes = [resize_size(cfg, epoch, full_size) for epoch in range(cfg.epochs)]
+    per_image = {size: _flops(_forward_backward, model, size) / 2 for size in set(sizes)}
+    optimizer_step = _flops(build_optimizer(model, cfg).step)
+    images_per_epoch = steps // cfg.epochs * cfg.batch_size  # whole batches: the engine drops a partial one
+    return sum(per_image[size] for size in sizes) * images_per_epoch + steps * optimizer_step
 
 
 def _stats(values: list[float]) -> str:
@@ -105,6 +138,7 @@ def summarise(label: str, recipe: str, overrides: dict[str, Any], runs: list[dic
         "accuracy_sd": statistics.stdev(accs) if len(accs) > 1 else 0.0,
         "train_time_mean_s": statistics.fmean(times),
         "train_time_sd_s": statistics.stdev(times) if len(times) > 1 else 0.0,
+        "train_tflops": statistics.fmean(r["train_tflops"] for r in runs),
         "runs": runs,
     }
 
@@ -138,9 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(summaries) == 2:
         base, cand = summaries
         ratio = cand["train_time_mean_s"] / base["train_time_mean_s"]
+        flops = cand["train_tflops"] / base["train_tflops"]
         print(
-            f"\ntraining time {cand['label']} / {base['label']}: {ratio:.3f}; accuracy (TTA level "
-            f"{cand['tta_level']}): {cand['accuracy_mean']:.2f} vs {base['accuracy_mean']:.2f}"
+            f"\ntraining time {cand['label']} / {base['label']}: {ratio:.3f} (training FLOPs: {flops:.3f}); accuracy "
+            f"(TTA level {cand['tta_level']}): {cand['accuracy_mean']:.2f} vs {base['accuracy_mean']:.2f}"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

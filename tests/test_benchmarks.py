@@ -11,6 +11,7 @@ from fakedata import write_cifar10
 from script_loader import load_script
 
 import zoo
+from zoo.engine import build_config
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.bench
@@ -196,5 +197,16 @@ def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys):
     assert base["recipe"] == "fast" and cand["recipe"] == "fastest" and len(cand["runs"]) == 2
     assert cand["accuracy_key"] == "top1_tta" and cand["runs"][0]["steps"] == 4
     assert cand["runs"][0]["config"]["optimizer"] == "muon" and base["runs"][0]["config"]["optimizer"] == "sgd"
+    assert cand["train_tflops"] > 0 and base["train_tflops"] > 0 and "(training FLOPs: " in out
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 4 and all(p.startswith(("fast-", "fastest-")) for p in runs)
+
+
+def test_training_flops_follow_the_image_size_of_each_epoch_and_count_muons_matmuls():
+    training_flops = benchmark("time_to_accuracy").training_flops
+    cfg = build_config("airbench94_net", recipe="fast", overrides={"epochs": 2, "batch_size": 8}).to_dict()
+    full = training_flops(cfg, steps=2)
+    # one of two epochs at 16 px: a quarter of the pixels in the convolutions, so about 5/8 of the FLOPs
+    assert 0.55 < training_flops({**cfg, "resize_start": 16, "resize_epochs": 1}, steps=2) / full < 0.65
+    assert training_flops(cfg, steps=4) == pytest.approx(2 * full)
+    assert training_flops({**cfg, "optimizer": "muon"}, steps=2) > full  # Newton-Schulz: matmuls SGD has not
