@@ -177,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
             f"\ntraining time {cand['label']} / {base['label']}: {ratio:.3f} (training FLOPs: {flops:.3f}); accuracy "
             f"(TTA level {cand['tta_level']}): {cand['accuracy_mean']:.2f} vs {base['accuracy_mean']:.2f}"
         )
+        pairs = [
+            f"seed {b['seed']} {c['train_time_s'] / b['train_time_s']:.3f}"
+            for b, c in zip(base["runs"], cand["runs"], strict=True)
+        ]
+        print("time ratio per seed pair: " + ", ".join(pairs))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
