@@ -9,12 +9,22 @@ from collections.abc import Callable
 
 import torch
 import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from zoo.engine.device import apply_training_precision_policy, autocast, resolve_device, resolve_precision
 from zoo.engine.distill import distillation_loss
 from zoo.fuse import fuse_bn
 
-__all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls", "training_step"]
+__all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls", "train_flops_per_image", "training_step"]
+
+
+def train_flops_per_image(model: nn.Module, size: int = 32) -> float:
+    """FLOPs of one forward + backward pass per ``size`` x ``size`` image, counted by torch.utils.flop_counter."""
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model(torch.randn(8, 3, size, size)).sum().backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / 8
 
 
 def _sync(dev: torch.device) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _throughput import train_flops_per_image
 from torch.utils.flop_counter import FlopCounterMode
 
 from zoo import create
@@ -85,17 +86,6 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
     }
 
 
-def _flops(fn: Any, *args: Any) -> int:
-    counter = FlopCounterMode(display=False)
-    with counter:
-        fn(*args)
-    return counter.get_total_flops()
-
-
-def _forward_backward(model: torch.nn.Module, size: int) -> None:
-    model(torch.randn(2, 3, size, size)).sum().backward()
-
-
 def training_flops(config: dict[str, Any], steps: int, full_size: int = 32) -> float:
     """A run's training FLOPs, counted by torch.utils.flop_counter on ``config`` (a run.json's): forward + backward
     of every training image at the size its epoch trains at (progressive resizing), plus the optimizer's own
@@ -103,10 +93,13 @@ def training_flops(config: dict[str, Any], steps: int, full_size: int = 32) -> f
     cfg = resumed_config(config)
     model = create(cfg.model, **cfg.model_kwargs)
     sizes = [resize_size(cfg, epoch, full_size) for epoch in range(cfg.epochs)]
-    per_image = {size: _flops(_forward_backward, model, size) / 2 for size in set(sizes)}
-    optimizer_step = _flops(build_optimizer(model, cfg).step)
+    per_image = {size: train_flops_per_image(model, size) for size in set(sizes)}
+    model(torch.randn(2, 3, full_size, full_size)).sum().backward()  # gradients for the optimizer step to use
+    counter = FlopCounterMode(display=False)
+    with counter:
+        build_optimizer(model, cfg).step()
     images_per_epoch = steps // cfg.epochs * cfg.batch_size  # whole batches: the engine drops a partial one
-    return sum(per_image[size] for size in sizes) * images_per_epoch + steps * optimizer_step
+    return sum(per_image[size] for size in sizes) * images_per_epoch + steps * counter.get_total_flops()
 
 
 def _stats(values: list[float]) -> str:

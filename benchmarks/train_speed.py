@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 import torchvision.transforms as T
+from _throughput import train_flops_per_image
 from torch.utils.data import DataLoader, Dataset
-from torch.utils.flop_counter import FlopCounterMode
 
 import zoo
 from zoo.data import Split, load_cifar
@@ -108,16 +108,6 @@ def engine_speed(trainer: Trainer, images: int, warmup: int = 3) -> float:
     for i in range(warmup, warmup + steps):
         trainer.train_step(*trainer.batch(perm, i // trainer.steps_per_epoch, i % trainer.steps_per_epoch))
     return steps * trainer.cfg.batch_size / (time.perf_counter() - start)
-
-
-def train_flops_per_image(model: nn.Module) -> float:
-    """FLOPs of one forward + backward pass per image, counted by torch.utils.flop_counter."""
-    x = torch.randn(8, 3, 32, 32)
-    counter = FlopCounterMode(display=False)
-    with counter:
-        model(x).sum().backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / 8
 
 
 def three_pipelines(name: str, train: Split, data_dir: str, out: str, images: int) -> tuple[float, float, float]:
