@@ -8,7 +8,8 @@ test images with the recipe's test-time augmentation. The runs alternate (baseli
 baseline seed 1, ...), so whatever else the machine does falls on both. Prints, per recipe: every seed's test top-1
 (with and without TTA) and training time (the engine's clock: training steps only), their mean ± standard
 deviation, and the ratio candidate / baseline of the mean training times (and of their training FLOPs, counted by
-``torch.utils.flop_counter``), with the machine. Runs go to
+``torch.utils.flop_counter``), with the machine; then the time ratio of each seed pair (two runs back to back) and
+their geometric mean, the estimate that a host whose speed drifts between pairs disturbs least. Runs go to
 ``--out/RECIPE-seedN``: a stopped benchmark resumes where it was, a finished run is not run again. ``--set`` changes
 the candidate (ablations: ``--set optimizer=\"sgd\"``), ``--set-baseline`` the baseline; ``--candidate none``
 runs the baseline alone.
@@ -170,11 +171,16 @@ def main(argv: list[str] | None = None) -> int:
             f"\ntraining time {cand['label']} / {base['label']}: {ratio:.3f} (training FLOPs: {flops:.3f}); accuracy "
             f"(TTA level {cand['tta_level']}): {cand['accuracy_mean']:.2f} vs {base['accuracy_mean']:.2f}"
         )
-        pairs = [
-            f"seed {b['seed']} {c['train_time_s'] / b['train_time_s']:.3f}"
-            for b, c in zip(base["runs"], cand["runs"], strict=True)
-        ]
-        print("time ratio per seed pair: " + ", ".join(pairs))
+        pairs = {
+            b["seed"]: c["train_time_s"] / b["train_time_s"] for b, c in zip(base["runs"], cand["runs"], strict=True)
+        }
+        pooled = statistics.geometric_mean(pairs.values())  # each pair ran back to back: robust to a drifting host
+        print(
+            "time ratio per seed pair: "
+            + ", ".join(f"seed {seed} {r:.3f}" for seed, r in pairs.items())
+            + f"; their geometric mean {pooled:.3f}"
+        )
+        cand.update(time_ratio=ratio, time_ratio_per_pair=pairs, time_ratio_pairs_geomean=pooled, flops_ratio=flops)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(

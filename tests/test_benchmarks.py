@@ -198,7 +198,10 @@ def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys):
     assert cand["accuracy_key"] == "top1_tta" and cand["runs"][0]["steps"] == 4
     assert cand["runs"][0]["config"]["optimizer"] == "muon" and base["runs"][0]["config"]["optimizer"] == "sgd"
     assert cand["train_tflops"] > 0 and base["train_tflops"] > 0 and "(training FLOPs: " in out
-    assert "time ratio per seed pair: seed 0 " in out and ", seed 1 " in out
+    assert "time ratio per seed pair: seed 0 " in out and ", seed 1 " in out and "; their geometric mean " in out
+    pairs = cand["time_ratio_per_pair"]
+    assert set(pairs) == {"0", "1"} and min(pairs.values()) <= cand["time_ratio_pairs_geomean"] <= max(pairs.values())
+    assert cand["time_ratio"] == pytest.approx(cand["train_time_mean_s"] / base["train_time_mean_s"])
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 4 and all(p.startswith(("fast-", "fastest-")) for p in runs)
 
