@@ -30,7 +30,7 @@ import torch
 from _throughput import bare_loop_images_per_s
 
 import zoo
-from zoo.engine import Trainer, build_config
+from zoo.engine import Trainer, build_config, configure_process
 from zoo.engine.trainer import NonFiniteLossError
 
 MODELS = ("modern_gap_cnn", "resnet20")
@@ -107,6 +107,7 @@ def run_cell(cell: dict[str, Any], data_dir: str | None, quick: bool, work: Path
         },
     )
     trainer = Trainer(cfg, argv=["benchmarks/normalization_study.py"])
+    configure_process(trainer.device, trainer.cfg.threads)  # as zoo.train runs it
     params = sum(p.numel() for p in trainer.model.parameters())
     result: dict[str, Any] = {"cell": cell, "lr": lr, "batch_size": batch_size, "params": params}
     try:

@@ -29,7 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from zoo import create
 from zoo.data.augment import resize_size
-from zoo.engine import RECIPES, Trainer, build_config
+from zoo.engine import RECIPES, Trainer, build_config, configure_process
 from zoo.engine.config import resumed_config
 from zoo.engine.optim import build_optimizer
 
@@ -66,6 +66,7 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
             for key, value in overrides.items():
                 argv += [f"--{key.replace('_', '-')}", json.dumps(value) if not isinstance(value, str) else value]
             trainer = Trainer(cfg, run_dir=run_dir, argv=argv, recipe=recipe)
+        configure_process(trainer.device, trainer.cfg.threads)  # threads, malloc, cuDNN: as zoo.train runs it
         if trainer.fit()["status"] != "finished":
             raise SystemExit(f"{label} seed {seed} was interrupted; run the benchmark again to resume it")
     meta = json.loads(run_json.read_text())

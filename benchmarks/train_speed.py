@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import zoo
 from zoo.data import Split, load_cifar
-from zoo.engine import Trainer, build_config, evaluate, resolve_precision
+from zoo.engine import Trainer, build_config, configure_process, evaluate, resolve_precision
 from zoo.engine.device import precision_name
 
 
@@ -96,7 +96,9 @@ def engine_trainer(name: str, data_dir: str, out: str, **overrides) -> Trainer:
         name,
         overrides={"data_dir": data_dir, "out": out, "progress": False, "plot": False, **overrides},
     )
-    return Trainer(cfg, argv=["benchmarks/train_speed.py"])
+    trainer = Trainer(cfg, argv=["benchmarks/train_speed.py"])
+    configure_process(trainer.device, trainer.cfg.threads)  # the engine's process tuning, as zoo.train applies it
+    return trainer
 
 
 def engine_speed(trainer: Trainer, images: int, warmup: int = 3) -> float:

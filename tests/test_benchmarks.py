@@ -169,7 +169,7 @@ def test_gpu_batch_runs_on_a_cpu_with_tiny_data(tmp_path, capsys):
     assert train_zoo.main(["--models", "nope"]) == 2
 
 
-def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys):
+def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys, monkeypatch):
     data = write_cifar10(tmp_path / "data", n_train=64, n_test=40, layouts=("bin",))
     tiny = ["epochs=1", "batch_size=16", "data_init=16", "eval_batch_size=20", "tta=1"]
     argv = [
@@ -187,7 +187,10 @@ def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys):
         "--json",
         str(tmp_path / "tta.json"),
     ]
-    assert benchmark("time_to_accuracy").main(argv) == 0
+    time_to_accuracy, tuned = benchmark("time_to_accuracy"), []
+    monkeypatch.setattr(time_to_accuracy, "configure_process", lambda device, threads: tuned.append(device.type))
+    assert time_to_accuracy.main(argv) == 0
+    assert tuned == ["cpu"] * 4  # every run trains in a process set up as zoo.train sets it up (malloc: ~18% here)
     out = capsys.readouterr().out
     started = [line.rsplit("/", 1)[1] for line in out.splitlines() if line.startswith("zoo.train: airbench94_net")]
     assert [name.split("-")[0] + name[-1] for name in started] == ["fast0", "fastest0", "fast1", "fastest1"]
@@ -214,3 +217,21 @@ def test_training_flops_follow_the_image_size_of_each_epoch_and_count_muons_matm
     assert 0.55 < training_flops({**cfg, "resize_start": 16, "resize_epochs": 1}, steps=2) / full < 0.65
     assert training_flops(cfg, steps=4) == pytest.approx(2 * full)
     assert training_flops({**cfg, "optimizer": "muon"}, steps=2) > full  # Newton-Schulz: matmuls SGD has not
+
+
+def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys, monkeypatch):
+    data = write_cifar10(tmp_path / "data", n_train=64, n_test=8, layouts=("bin",))
+    argv = ["--data-dir", str(data), "--batch-size", "16", "--steps", "2", "--rounds", "2", "--threads", "1"]
+    recipe_step, tuned = benchmark("recipe_step"), []
+    monkeypatch.setattr(recipe_step, "configure_process", lambda device, threads: tuned.append(threads))
+    assert recipe_step.main(argv) == 0
+    assert tuned == [1]
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in capsys.readouterr().out.splitlines()[3:]}
+    assert set(rows) == {"fast", "fastest"}
+    assert [int(rows[r][0]) for r in ("fast", "fastest")] == [9, 6]  # each recipe's last epoch: full size
+    assert all(float(rows[r][3]) > 0 and float(rows[r][2]) > 0 for r in rows)  # the optimizer hook fired
+    assert float(rows["fast"][5]) == 1.0
+    assert recipe_step.main([*argv, "--no-process-tuning", "--recipes", "fast"]) == 0 and tuned == [1]
+    with pytest.raises(SystemExit) as bad:
+        benchmark("recipe_step").main(["--data-dir", str(data), "--recipes", "nope"])
+    assert bad.value.code == 2
