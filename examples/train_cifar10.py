@@ -6,7 +6,7 @@ python examples/train_cifar10.py --data-dir DIR [--model resnet20] [--epochs 5]
 import argparse
 
 import zoo
-from zoo.engine import fit
+from zoo.engine import configure_process, fit, resolve_device
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data-dir", default=None, help="folder with the official CIFAR-10 layout (else download)")
@@ -19,6 +19,7 @@ args = parser.parse_args()
 overrides = {"data_dir": args.data_dir, "epochs": args.epochs, "out": args.out}
 if args.batch_size:
     overrides["batch_size"] = args.batch_size
+configure_process(resolve_device("auto"))  # once per process, as zoo.train does: threads, malloc, cuDNN
 summary = fit(args.model, **overrides)  # the model's own recipe, with our changes on top
 print(summary)
 model = zoo.load(f"{summary['run_dir']}/last.safetensors")  # the weights, rebuilt from their header

@@ -4,7 +4,7 @@ import sys
 
 import torch.nn as nn
 
-from zoo.engine import fit
+from zoo.engine import configure_process, fit, resolve_device
 from zoo.layers import ClassifierHead, ConvBNAct
 
 
@@ -18,5 +18,6 @@ class TinyNet(nn.Module):
         return self.head(self.features(x))
 
 
+configure_process(resolve_device("auto"))  # once per process, as zoo.train does: threads, malloc, cuDNN
 summary = fit(TinyNet(), "cifar10", data_dir=sys.argv[1] if len(sys.argv) > 1 else None, epochs=5, lr=0.2)
 print(f"test top-1 {summary['test_top1']:.2f}% - weights in {summary['run_dir']}/last.safetensors (weights-only)")
