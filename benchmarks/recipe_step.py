@@ -33,11 +33,9 @@ def build(model: str, recipe: str, data_dir: str, batch_size: int | None) -> Tra
 
 def time_steps(trainer: Trainer, epoch: int, steps: int) -> tuple[list[float], list[float]]:
     """Seconds of each of ``steps`` training steps of ``epoch``, and of the optimizer step inside each."""
-    cfg, opt_times = trainer.cfg, []
-    trainer.model.train()
-    if cfg.freeze_stem_epochs is not None and epoch >= cfg.freeze_stem_epochs:  # as Trainer.train_epoch does
-        trainer.model.stem.requires_grad_(False)
+    trainer.train_mode(epoch)
     started: list[float] = []
+    opt_times: list[float] = []
     pre = trainer.optimizer.register_step_pre_hook(lambda *_: started.append(time.perf_counter()))
     post = trainer.optimizer.register_step_post_hook(lambda *_: opt_times.append(time.perf_counter() - started[-1]))
     perm = torch.randperm(len(trainer.train_split))

@@ -199,15 +199,20 @@ class Trainer:
             x, y = x[self.dist.rank :: self.dist.world_size], y[self.dist.rank :: self.dist.world_size]
         return normalize(x, self.mean, self.std, cfg.channels_last), y
 
+    def train_mode(self, epoch: int) -> None:
+        """The model as epoch ``epoch``'s steps train it: in training mode, the stem frozen from
+        ``freeze_stem_epochs`` on."""
+        self.model.train()
+        if self.cfg.freeze_stem_epochs is not None and epoch >= self.cfg.freeze_stem_epochs:
+            self.model.stem.requires_grad_(False)
+
     def train_epoch(self) -> bool:
         """Run (the rest of) epoch ``self.epoch``; return False when a stop was requested before its end."""
         cfg, epoch = self.cfg, self.epoch
         order = torch.Generator().manual_seed(_step_seed(cfg.seed, epoch, -1))
         perm = torch.randperm(len(self.train_split), generator=order).to(self.device)
         check_every = 1 if self.device.type == "cpu" else 50  # a finiteness check syncs the GPU
-        self.model.train()
-        if cfg.freeze_stem_epochs is not None and epoch >= cfg.freeze_stem_epochs:
-            self.model.stem.requires_grad_(False)
+        self.train_mode(epoch)
         self._hook("on_epoch_start", epoch)
         loss_sum, correct = torch.zeros((), device=self.device), torch.zeros((), device=self.device, dtype=torch.long)
         tick = time.perf_counter()
