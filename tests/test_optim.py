@@ -125,6 +125,52 @@ def test_muon_orthogonalises_each_conv_filter_bank_and_sgd_takes_the_rest():
     )
 
 
+def test_newton_schulz_in_fp32_is_torchs_iteration_without_the_bf16_rounding():
+    from torch.optim._muon import _zeropower_via_newtonschulz as torch_ns
+
+    from zoo.engine.optim import newton_schulz
+
+    torch.manual_seed(0)
+    for shape in [(64, 216), (256, 64)]:  # wide and tall: torch transposes the tall one
+        g = torch.randn(shape)
+        args = ((3.4445, -4.775, 2.0315), 5, 1e-7)
+        assert torch.equal(newton_schulz(g, *args, dtype=torch.bfloat16), torch_ns(g, *args))
+        ours = newton_schulz(g, *args, dtype=torch.float32)
+        assert ours.dtype == torch.float32 and ours.shape == shape
+        assert torch.allclose(ours, torch_ns(g, *args).float(), atol=0.05)  # bf16 keeps ~3 significant digits
+        assert not torch.equal(ours, torch_ns(g, *args).float())
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_muon_precision_sets_the_dtype_of_the_orthogonalization_and_leaves_torch_as_it_was(precision, monkeypatch):
+    import torch.optim._muon as torch_muon
+
+    from zoo.engine.optim import muon_dtype
+
+    torch_ns = torch_muon._zeropower_via_newtonschulz
+    seen = []
+    monkeypatch.setattr(torch.Tensor, "bfloat16", lambda t: seen.append(t.shape) or t.to(torch.bfloat16))
+    torch.manual_seed(0)
+    model = zoo.create("resnet20")
+    opt = build_optimizer(model, build_config("resnet20", overrides={"optimizer": "muon", "muon_precision": precision}))
+    assert opt.muon.ns_dtype == muon_dtype(precision, torch.device("cpu"))
+    torch.nn.functional.cross_entropy(model(torch.randn(4, 3, 32, 32)), torch.arange(4)).backward()
+    opt.step()
+    assert torch_muon._zeropower_via_newtonschulz is torch_ns
+    assert len(seen) == (len(opt.muon.param_groups[0]["params"]) if precision == "bf16" else 0)
+
+
+def test_muon_precision_auto_is_bf16_except_on_a_cpu_without_bf16_units(monkeypatch):
+    from zoo.engine import optim
+
+    monkeypatch.setattr(optim, "cpu_supports_bf16", lambda: False)
+    assert optim.muon_dtype("auto", torch.device("cpu")) == torch.float32
+    assert optim.muon_dtype("auto", torch.device("cuda")) == torch.bfloat16
+    assert optim.muon_dtype("bf16", torch.device("cpu")) == torch.bfloat16
+    monkeypatch.setattr(optim, "cpu_supports_bf16", lambda: True)
+    assert optim.muon_dtype("auto", torch.device("cpu")) == torch.bfloat16
+
+
 def test_progressive_resizing_grows_linearly_to_the_full_size():
     from zoo.data.augment import resize_size
 
