@@ -2,6 +2,7 @@
 
     python benchmarks/recipe_step.py --data-dir DIR [--model airbench94_net] [--recipes fast fastest]
         [--epoch N] [--steps 6] [--rounds 3] [--threads 2] [--no-process-tuning]
+    python benchmarks/recipe_step.py --data-dir DIR --recipes fast fastest fastest,muon_precision=bf16
 
 Builds an engine `Trainer` per recipe on the same data, then times ``--steps`` of each recipe's real steps
 (`Trainer.batch` + `Trainer.train_step`: gather, augmentation, forward, backward, optimizer, lookahead) in turn,
@@ -10,7 +11,9 @@ Builds an engine `Trainer` per recipe on the same data, then times ``--steps`` o
 Prints, per recipe: the median step time, the median time inside ``optimizer.step`` (a step hook), images/s, and
 each recipe's step time relative to the first recipe's: what a whole run's time ratio should be, epoch for epoch,
 when the host holds still. The process is set up as ``python -m zoo.train`` sets it up (`configure_process`);
-``--no-process-tuning`` leaves it as Python starts it, which is what that setup buys.
+``--no-process-tuning`` leaves it as Python starts it, which is what that setup buys. A recipe may carry
+overrides after commas (``RECIPE,KEY=VALUE,...``, values as in time_to_accuracy.py's ``--set``): one setting's
+cost, side by side with the recipe as it is.
 """
 
 from __future__ import annotations
@@ -20,12 +23,24 @@ import statistics
 import time
 
 import torch
+from time_to_accuracy import parse_set
 
 from zoo.engine import RECIPES, Trainer, build_config, configure_process
 
 
-def build(model: str, recipe: str, data_dir: str, batch_size: int | None) -> Trainer:
-    overrides = {"data_dir": data_dir, "progress": False}
+def recipe_spec(spec: str) -> str:
+    """``RECIPE[,KEY=VALUE...]``, checked: an argparse type."""
+    recipe, *sets = spec.split(",")
+    if recipe not in RECIPES:
+        raise argparse.ArgumentTypeError(f"unknown recipe {recipe!r}; expected one of {', '.join(sorted(RECIPES))}")
+    if bad := [item for item in sets if "=" not in item]:
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected RECIPE,KEY=VALUE,..., got {bad[0]!r} without =VALUE")
+    return spec
+
+
+def build(model: str, spec: str, data_dir: str, batch_size: int | None) -> Trainer:
+    recipe, *sets = spec.split(",")
+    overrides = {"data_dir": data_dir, "progress": False, **parse_set(sets)}
     if batch_size is not None:
         overrides["batch_size"] = batch_size
     return Trainer(build_config(model, recipe=recipe, overrides=overrides), argv=["benchmarks/recipe_step.py"])
@@ -55,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", required=True, help="folder holding the official CIFAR-10 layout")
     p.add_argument("--model", default="airbench94_net")
-    p.add_argument("--recipes", nargs="+", default=["fast", "fastest"], choices=sorted(RECIPES))
+    p.add_argument(
+        "--recipes", nargs="+", type=recipe_spec, default=["fast", "fastest"], help="RECIPE or RECIPE,KEY=VALUE,..."
+    )
     p.add_argument("--epoch", type=int, default=None, help="0-based epoch whose steps are timed (default: the last)")
     p.add_argument("--steps", type=int, default=6, help="steps per recipe per round")
     p.add_argument("--rounds", type=int, default=3, help="rounds of every recipe in turn (after one warm-up step)")

@@ -232,6 +232,13 @@ def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys
     assert all(float(rows[r][3]) > 0 and float(rows[r][2]) > 0 for r in rows)  # the optimizer hook fired
     assert float(rows["fast"][5]) == 1.0
     assert recipe_step.main([*argv, "--no-process-tuning", "--recipes", "fast"]) == 0 and tuned == [1]
+    capsys.readouterr()
+    assert recipe_step.main([*argv, "--recipes", "fastest", "fastest,muon_precision=bf16,epochs=3"]) == 0
+    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in capsys.readouterr().out.splitlines()[3:]}
+    assert [int(rows[r][0]) for r in rows] == [6, 2]  # the override reached the second trainer only
+    with pytest.raises(SystemExit) as bad:
+        recipe_step.main([*argv, "--recipes", "fastest,muon_precision"])  # KEY without =VALUE
+    assert bad.value.code == 2
     with pytest.raises(SystemExit) as bad:
         benchmark("recipe_step").main(["--data-dir", str(data), "--recipes", "nope"])
     assert bad.value.code == 2
