@@ -1,5 +1,7 @@
 """The engine's general training techniques (the `fast` recipe is made of them), each on its own."""
 
+import json
+
 import pytest
 import torch
 import torch.nn as nn
@@ -219,3 +221,9 @@ def test_muon_and_progressive_resizing_train_and_resume_bitwise(cifar10_dir, tmp
     resumed = Trainer.resume(tmp_path / "cut")
     resumed.fit()
     assert all(torch.equal(a, b) for a, b in zip(snapshot(reference).values(), snapshot(resumed).values()))
+    sessions = json.loads((tmp_path / "cut" / "run.json").read_text())["sessions"]
+    ns = str(resumed.optimizer.muon.ns_dtype).removeprefix("torch.")
+    assert [s["muon_precision"] for s in sessions] == [ns, ns]  # the dtype Newton-Schulz ran in, per session
+    other = "bf16" if ns == "float32" else "fp32"
+    moved = Trainer.resume(tmp_path / "cut", overrides={"muon_precision": other})  # a machine with(out) bf16 units
+    assert [c for c in moved.run.changes(moved._session()) if c.startswith("muon_precision (")]

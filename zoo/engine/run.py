@@ -203,7 +203,7 @@ class RunDir:
             return []
         last = self.sessions[-1]
         pairs = [(k, last.get("machine", {}).get(k), now["machine"][k]) for k in ("cpu", "threads", "device", "torch")]
-        pairs += [(k, last.get(k), now[k]) for k in ("precision", "world_size")]
+        pairs += [(k, last.get(k), now.get(k)) for k in ("precision", "muon_precision", "world_size")]
         return [f"{k} ({old} -> {new})" for k, old, new in pairs if old is not None and old != new]
 
     def save_weights(self, model: torch.nn.Module, name: str, current: dict[str, Any], **header: Any) -> None:

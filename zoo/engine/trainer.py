@@ -457,8 +457,10 @@ class Trainer:
         }
 
     def _session(self) -> dict[str, Any]:
+        muon = getattr(self.optimizer, "muon", None)  # MuonSGD: record the dtype its orthogonalization ran in
+        extra = {"muon_precision": str(muon.ns_dtype).replace("torch.", "")} if muon is not None else {}
         return session_record(
-            self.argv, self.device, self.precision, fp32_convs=self.fp32_convs, world_size=self.dist.world_size
+            self.argv, self.device, self.precision, fp32_convs=self.fp32_convs, world_size=self.dist.world_size, **extra
         )
 
     def _log_start(self, eval_name: str, eval_split: Split) -> None:
