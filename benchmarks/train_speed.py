@@ -5,6 +5,9 @@
 (c) zoo engine:   its defaults (whole split in memory, batched on-device augmentation, bf16 autocast where the
                   CPU has bf16 units, channels_last, malloc tuning)
 
+(a) and (b) of every model run first, in the process as Python starts it; (c) of every model after the engine's
+process setup (`configure_process`, as ``python -m zoo.train`` applies it), which cannot be undone in a process.
+
 Prints images/s and the ratios c/a and c/b per model, the engine's achieved FLOP/s as a fraction of this
 machine's matmul peak (measured here) in the precision the engine trains in (bf16 or fp32), and with
 --time-to-accuracy the time the engine needs to reach the notebook loop's first-epoch test accuracy.
@@ -28,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import zoo
 from zoo.data import Split, load_cifar
-from zoo.engine import Trainer, build_config, configure_process, evaluate, resolve_precision
+from zoo.engine import Trainer, build_config, configure_process, evaluate, resolve_device, resolve_precision
 from zoo.engine.device import precision_name
 
 
@@ -96,9 +99,7 @@ def engine_trainer(name: str, data_dir: str, out: str, **overrides) -> Trainer:
         name,
         overrides={"data_dir": data_dir, "out": out, "progress": False, "plot": False, **overrides},
     )
-    trainer = Trainer(cfg, argv=["benchmarks/train_speed.py"])
-    configure_process(trainer.device, trainer.cfg.threads)  # the engine's process tuning, as zoo.train applies it
-    return trainer
+    return Trainer(cfg, argv=["benchmarks/train_speed.py"])
 
 
 def engine_speed(trainer: Trainer, images: int, warmup: int = 3) -> float:
@@ -112,8 +113,8 @@ def engine_speed(trainer: Trainer, images: int, warmup: int = 3) -> float:
     return steps * trainer.cfg.batch_size / (time.perf_counter() - start)
 
 
-def three_pipelines(name: str, train: Split, data_dir: str, out: str, images: int) -> tuple[float, float, float]:
-    """images/s of (a) the notebook loop, (b) the conventional loop and (c) the engine, training ``name``."""
+def two_loops(name: str, train: Split, images: int) -> tuple[float, float]:
+    """images/s of (a) the notebook loop and (b) the conventional loop, training ``name``."""
     torch.manual_seed(0)
     model = zoo.create(name)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
@@ -122,8 +123,7 @@ def three_pipelines(name: str, train: Split, data_dir: str, out: str, images: in
     model = zoo.create(name)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     b = loader_loop(model, conventional_loader(train, info.mean, info.std), opt, images=images)
-    c = engine_speed(engine_trainer(name, data_dir, out), images)
-    return a, b, c
+    return a, b
 
 
 def time_to_accuracy(name: str, data_dir: str, out: str, train: Split, test: Split) -> None:
@@ -186,10 +186,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{engine_precision} matmul peak here ({args.matmul_size}^2): {peak / 1e12:.3f} TFLOP/s")
 
+    # Every model's (a) and (b) first, in the process as Python starts it; then the engine's process setup, as
+    # zoo.train applies it (threads, malloc kept from unmapping buffers), which no call can undo; then every (c).
+    loops = {name: two_loops(name, train, args.images) for name in args.models}
+    print(f"process setup for (c): {configure_process(resolve_device('auto'))}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="zoo-train-speed-") as out:  # the engine's run folders
         for name in args.models:
-            a, b, c = three_pipelines(name, train, args.data_dir, out, args.images)
+            (a, b), c = loops[name], engine_speed(engine_trainer(name, args.data_dir, out), args.images)
             flops = train_flops_per_image(zoo.create(name)) * c
             rows.append((name, a, b, c, flops))
             print(

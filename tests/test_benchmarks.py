@@ -97,6 +97,8 @@ def test_train_speed_benchmark_times_all_three_pipelines(tmp_path, capsys):
     a, b, c, c_a, c_b = (float(v) for v in row.split("|")[2:7])
     assert min(a, b, c) > 0 and c_a == pytest.approx(c / a, rel=0.05) and c_b == pytest.approx(c / b, rel=0.05)
     assert "matmul peak here" in out
+    setup = out.index("process setup for (c): {'threads'")  # tuned after every (a) and (b), before any (c)
+    assert setup < out.index("modern_gap_cnn: (a)")
     with pytest.raises(SystemExit) as bad:
         benchmark("train_speed").main(["--data-dir", str(data), "--models", "nope"])
     assert bad.value.code == 2 and "unknown model(s) nope" in capsys.readouterr().err
