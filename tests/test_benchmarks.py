@@ -211,6 +211,34 @@ def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys, monkey
     assert len(runs) == 4 and all(p.startswith(("fast-", "fastest-")) for p in runs)
 
 
+def test_time_to_accuracy_chooses_on_a_validation_split_without_evaluating_the_test_split(tmp_path, capsys):
+    from zoo.engine import Trainer
+
+    data = write_cifar10(tmp_path / "data", n_train=64, n_test=40, layouts=("bin",))
+    tiny = ["epochs=1", "batch_size=16", "data_init=16", "eval_batch_size=20", "tta=1"]
+    argv = ["--data-dir", str(data), "--seeds", "3", "--val-split", "16", "--baseline", "fast", "--candidate", "fast"]
+    argv += ["--set-baseline", *tiny, "--set", *tiny, "label_smoothing=0", "--out", str(tmp_path / "runs")]
+    evaluated = []
+    real_evaluate = Trainer.evaluate
+    time_to_accuracy = benchmark("time_to_accuracy")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            Trainer,
+            "evaluate",
+            lambda self, split, **kw: evaluated.append(len(split)) or real_evaluate(self, split, **kw),
+        )
+        mp.setattr(time_to_accuracy, "configure_process", lambda device, threads: None)
+        assert time_to_accuracy.main([*argv, "--json", str(tmp_path / "val.json")]) == 0
+    assert evaluated and set(evaluated) == {16}  # the 16 held-out images, never the 40 test images
+    out = capsys.readouterr().out
+    assert "| seed | val top-1 | val top-1 (TTA) |" in out and "test top-1" not in out
+    base, cand = json.loads((tmp_path / "val.json").read_text())["summaries"]
+    assert base["split"] == cand["split"] == "val" and cand["runs"][0]["config"]["val_split"] == 16
+    assert cand["runs"][0]["config"]["label_smoothing"] == 0 and base["runs"][0]["config"]["label_smoothing"] > 0
+    runs = [p.name for p in (tmp_path / "runs").iterdir()]
+    assert len(runs) == 2 and all(name.endswith("-val16-seed3") for name in runs)  # apart from the test split's runs
+
+
 def test_training_flops_follow_the_image_size_of_each_epoch_and_count_muons_matmuls():
     training_flops = benchmark("time_to_accuracy").training_flops
     cfg = build_config("airbench94_net", recipe="fast", overrides={"epochs": 2, "batch_size": 8}).to_dict()
