@@ -39,7 +39,7 @@ from .distributed import init_distributed
 from .evaluate import evaluate
 from .hooks import Callback, EpochLine, MetricsFiles, ProgressBar, TensorBoard
 from .lookahead import Lookahead
-from .optim import build_optimizer, build_scheduler, lr_factor
+from .optim import MuonSGD, build_optimizer, build_scheduler, lr_factor
 from .run import RunDir, machine_info, session_record
 from .setup import RunRNG, prepare_data, prepare_model
 
@@ -457,8 +457,9 @@ class Trainer:
         }
 
     def _session(self) -> dict[str, Any]:
-        muon = getattr(self.optimizer, "muon", None)  # MuonSGD: record the dtype its orthogonalization ran in
-        extra = {"muon_precision": str(muon.ns_dtype).replace("torch.", "")} if muon is not None else {}
+        extra = {}
+        if isinstance(self.optimizer, MuonSGD):  # the dtype its orthogonalization ran in
+            extra["muon_precision"] = str(self.optimizer.muon.ns_dtype).removeprefix("torch.")
         return session_record(
             self.argv, self.device, self.precision, fp32_convs=self.fp32_convs, world_size=self.dist.world_size, **extra
         )
