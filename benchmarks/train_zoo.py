@@ -72,7 +72,7 @@ def command(name: str, stage: str, args: argparse.Namespace) -> list[str]:
     if args.data_dir:
         cmd += ["--data-dir", args.data_dir, "--no-download"]
     if stage == "val":
-        cmd += ["--val-split", "5000"]
+        cmd += ["--val-split", str(args.val_split)]
     if args.epochs:
         cmd += ["--epochs", str(args.epochs)]  # a later flag wins: smoke runs
     if args.limit_train:
@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=8, help="training processes at once")
     p.add_argument("--out", type=Path, default=Path("runs/gpu"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-split", type=int, default=5000, help="training images the val stage holds out")
     p.add_argument("--epochs", type=int, default=None, help="override every row's epochs (smoke runs)")
     p.add_argument("--limit-train", type=int, default=None, help="train on N images, batch 16 (smoke runs)")
     args = p.parse_args(argv)

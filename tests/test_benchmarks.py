@@ -140,7 +140,7 @@ def test_int8_benchmark_runs_every_variant(fake500, capsys, tmp_path):
 
 def test_gpu_batch_runs_on_a_cpu_with_tiny_data(tmp_path, capsys):
     """The GPU batch (benchmarks/train_zoo.py) works the first time a GPU is lent: the same code, on a CPU."""
-    data = write_cifar10(tmp_path / "data", n_train=5100, n_test=40, layouts=("bin",))
+    data = write_cifar10(tmp_path / "data", n_train=96, n_test=40, layouts=("bin",))
     train_zoo = benchmark("train_zoo")
     argv = [
         "--device",
@@ -160,6 +160,8 @@ def test_gpu_batch_runs_on_a_cpu_with_tiny_data(tmp_path, capsys):
         "1",
         "--limit-train",
         "32",
+        "--val-split",
+        "48",
     ]
     assert train_zoo.main(argv) == 0
     for name in ("resnet20", "vgg11_bn"):
@@ -167,6 +169,11 @@ def test_gpu_batch_runs_on_a_cpu_with_tiny_data(tmp_path, capsys):
             assert (tmp_path / "gpu" / f"{name}-{stage}" / "last.safetensors").is_file(), (name, stage)
     out = capsys.readouterr().out
     assert "| resnet20 | val | 0 |" in out and "| vgg11_bn | final | 0 |" in out
+    held_out = [
+        json.loads((tmp_path / "gpu" / f"resnet20-{s}" / "run.json").read_text())["config"]["val_split"]
+        for s in ("val", "final")
+    ]
+    assert held_out == [48, 0]  # the val stage holds out --val-split images, the final one trains on all
     assert set(train_zoo.PLAN) >= {"resnet32", "resnet44", "mobilenetv2_x1_0", "wrn28_10", "vgg19_bn"}
     assert train_zoo.main(["--models", "nope"]) == 2
 
