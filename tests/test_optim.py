@@ -160,15 +160,14 @@ def test_muon_precision_sets_the_dtype_of_the_orthogonalization_and_leaves_torch
     assert len(seen) == (len(opt.muon.param_groups[0]["params"]) if precision == "bf16" else 0)
 
 
-def test_muon_precision_auto_is_bf16_except_on_a_cpu_without_bf16_units(monkeypatch):
+def test_muon_precision_auto_is_bf16_except_on_a_device_without_bf16_units(monkeypatch):
     from zoo.engine import optim
 
-    monkeypatch.setattr(optim, "cpu_supports_bf16", lambda: False)
+    monkeypatch.setattr(optim, "has_bf16_units", lambda device: device.type == "cuda")
     assert optim.muon_dtype("auto", torch.device("cpu")) == torch.float32
     assert optim.muon_dtype("auto", torch.device("cuda")) == torch.bfloat16
     assert optim.muon_dtype("bf16", torch.device("cpu")) == torch.bfloat16
-    monkeypatch.setattr(optim, "cpu_supports_bf16", lambda: True)
-    assert optim.muon_dtype("auto", torch.device("cpu")) == torch.bfloat16
+    assert optim.muon_dtype("fp32", torch.device("cuda")) == torch.float32
 
 
 def test_progressive_resizing_grows_linearly_to_the_full_size():

@@ -289,8 +289,10 @@ def test_precision_policy(monkeypatch):
     assert resolve_precision("auto", cpu) is None
     monkeypatch.setattr("zoo.engine.device.cpu_supports_bf16", lambda: True)
     assert resolve_precision("auto", cpu) is torch.bfloat16
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-    assert resolve_precision("auto", torch.device("cuda")) is torch.float16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+    assert resolve_precision("auto", torch.device("cuda")) is torch.float16  # a pre-Ampere card emulates bf16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    assert resolve_precision("auto", torch.device("cuda")) is torch.bfloat16
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("int8", cpu)
 

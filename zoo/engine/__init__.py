@@ -13,7 +13,15 @@
 from ..errors import CheckpointError, NonFiniteLossError
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import CHOICES, RECIPES, RESUME_OVERRIDES, TrainConfig, build_config, load_config_file
-from .device import autocast, configure_process, cpu_supports_bf16, resolve_device, resolve_precision, tune_malloc
+from .device import (
+    autocast,
+    configure_process,
+    cpu_supports_bf16,
+    has_bf16_units,
+    resolve_device,
+    resolve_precision,
+    tune_malloc,
+)
 from .distill import Teacher, distillation_loss, load_teacher
 from .evaluate import evaluate, tta_logits
 from .hooks import Callback
@@ -37,6 +45,7 @@ __all__ = [
     "distillation_loss",
     "evaluate",
     "fit",
+    "has_bf16_units",
     "load_checkpoint",
     "load_config_file",
     "load_teacher",

@@ -278,8 +278,8 @@ class TrainConfig:
     )
     muon_precision: str = knob(
         "auto",
-        "dtype of Muon's Newton-Schulz iteration (auto: bf16, as torch.optim.Muon fixes it, except on a CPU without "
-        "bf16 units, where fp32 is ~24x faster)",
+        "dtype of Muon's Newton-Schulz iteration (auto: bf16, as torch.optim.Muon fixes it, except on a CPU or GPU "
+        "without bf16 units, where bf16 is emulated: fp32 was 24x faster on an AVX2 CPU)",
         group="machine",
         choices=("auto", "fp32", "bf16"),
         resume=True,

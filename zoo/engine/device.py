@@ -27,6 +27,7 @@ __all__ = [
     "configure_process",
     "cpu_supports_bf16",
     "fp32_strided_depthwise",
+    "has_bf16_units",
     "is_strided_depthwise",
     "precision_name",
     "resolve_device",
@@ -75,6 +76,17 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def has_bf16_units(device: torch.device) -> bool:
+    """True where bf16 matmuls run natively: a CPU per `cpu_supports_bf16`, a CUDA GPU of compute capability 8 or
+    later (torch's own ``is_bf16_supported()`` also says yes where it can only emulate bf16, which is slow). MPS:
+    True, untested (no Mac here), so torch's own choices stand there."""
+    if device.type == "cpu":
+        return cpu_supports_bf16()
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    return device.type == "mps"
+
+
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device`` (``None`` means plain fp32).
 
@@ -86,8 +98,8 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype | Non
             raise ConfigError(f"precision must be one of {', '.join(CHOICES['precision'])}, got {precision!r}")
         return _PRECISIONS[precision]
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_supports_bf16():
+        return torch.bfloat16 if has_bf16_units(device) else torch.float16
+    if device.type == "cpu" and has_bf16_units(device):
         return torch.bfloat16
     return None
 
