@@ -2,7 +2,9 @@
 
 import dataclasses
 import json
+import os
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,52 @@ def test_publish_can_upload_to_the_hub(tiny_run, fake500, sandbox, monkeypatch, 
     assert set(files) == {"model.safetensors", "config.json", "README.md"}
     assert "# modern_gap_cnn.unittest" in files["README.md"].decode()  # the model card travels
     assert capsys.readouterr().out.strip().endswith("/commit/" + hub.commits["me/gap"])
+
+
+def test_pack_runs_fills_few_archives_under_the_cap_and_names_what_does_not_fit(tmp_path, capsys):
+    pack = load_script(ROOT / "tools" / "pack_runs.py")
+    for name, mib in [("big", 1.5), ("a", 0.6), ("b", 0.5), ("c", 0.3), ("unfinished", 0.1)]:
+        run = tmp_path / "runs" / name
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(json.dumps({"result": {}} if name != "unfinished" else {}))
+        (run / "last.safetensors").write_bytes(b"\0" * int(mib * 2**20))
+        (run / "checkpoint.safetensors").write_bytes(b"\0" * 100)  # not what publish reads: stays behind
+    assert pack.main([str(tmp_path / "runs"), str(tmp_path / "out"), "--max-files", "2", "--max-mib", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "left out: " in out and "big (1.5 MiB does not fit)" in out
+    archives = sorted((tmp_path / "out").iterdir())
+    assert [a.name for a in archives] == ["runs-0.tar.gz", "runs-1.tar.gz"]
+    members = [_members(a) for a in archives]
+    assert members == [
+        ["a/last.safetensors", "a/run.json", "c/last.safetensors", "c/run.json"],
+        ["b/last.safetensors", "b/run.json"],
+    ]  # first fit, largest first; 0.9 MiB and 0.5 MiB
+    assert pack.main([str(tmp_path / "runs" / "a"), str(tmp_path / "out2")]) == 0
+
+
+@pytest.mark.slow
+def test_gpu_session_script_runs_both_stages_on_a_cpu(tmp_path):
+    """tools/gpu_session.sh works the first time a GPU is lent: the same script, on a CPU, with tiny data."""
+    import subprocess
+
+    from fakedata import write_cifar10
+
+    data = write_cifar10(tmp_path / "data", n_train=96, n_test=40, layouts=("bin",))
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"), "DATA": str(data)}
+    zoo_flags = "--device cpu --models resnet20 --epochs 1 --limit-train 32 --val-split 48 --jobs 1"
+    script = str(ROOT / "tools" / "gpu_session.sh")
+    subprocess.run(["bash", script, "zoo"], env={**env, "EXTRA": zoo_flags}, check=True, capture_output=True)
+    names = _members(tmp_path / "out" / "runs-0.tar.gz")
+    assert {"resnet20-final/last.safetensors", "resnet20-final/metrics.csv", "resnet20-val/run.json"} <= set(names)
+    tiny = "epochs=1 batch_size=16 data_init=16 eval_batch_size=20 tta=1"
+    tta_flags = f"--seeds 0 --set {tiny} --set-baseline {tiny}"
+    subprocess.run(["bash", script, "tta"], env={**env, "EXTRA": tta_flags}, check=True, capture_output=True)
+    saved = json.loads((tmp_path / "out" / "time_to_accuracy.gpu.json").read_text())
+    assert [s["recipe"] for s in saved["summaries"]] == ["fast", "fastest"]
+    bad = subprocess.run(["bash", script, "nope"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected tta or zoo" in bad.stderr
+
+
+def _members(archive: Path) -> list[str]:
+    with tarfile.open(archive) as tar:
+        return sorted(tar.getnames())

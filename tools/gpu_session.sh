@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The GPU rows of #29 and #30 on a lent GPU, one stage per device-tool call (each call: at most 10 minutes).
+#
+# Here, once per checkout (.device/ is git-ignored; the tool carries it, the ../shared beside the repo it does not):
+#     mkdir -p .device && cp ../shared/data/cifar10-jpeg.tar.gz ../shared/data/prepare_cifar10.py .device/
+# Then, with the device tool (the copy there has no git metadata: name the commit, `git rev-parse HEAD` here):
+#     run(command="ZOO_GIT_COMMIT=SHA bash tools/gpu_session.sh tta", carry=[".device"], timeout_s=590)
+#     run(command="ZOO_GIT_COMMIT=SHA bash tools/gpu_session.sh zoo", carry=[".device"], timeout_s=590)
+#   tta: benchmarks/time_to_accuracy.py, fast vs fastest, seeds 0 1 2  -> $OUT/time_to_accuracy.gpu.json
+#   zoo: benchmarks/train_zoo.py --stage both (every row without weights or below target) -> $OUT/runs-N.tar.gz,
+#        packed by tools/pack_runs.py into what the tool returns (8 files of 16 MiB at most; it names what it leaves)
+# Back here: tar xzf runs-N.tar.gz -C runs/gpu, then python tools/publish.py runs/gpu/NAME-final --tag cifar10 ...
+# What can come back: fp32 weights up to 16 MiB a file. resnet20-110, mobilenetv2_x1_0, wrn16_4 and airbench94_net
+# fit; mobilenetv2_x1_4 (16.5 MiB), the VGGs (35-76), resnet18 / preact_resnet18 (43) and wrn28_10 (139) do not.
+# Device time is 15 minutes a task, start included: `tta` first, then `zoo` with a few rows that fit, e.g.
+#     EXTRA="--models resnet20 resnet32 resnet44 resnet56" bash tools/gpu_session.sh zoo
+#
+# Environment: OUT (the tool sets it), WORK (scratch, default /tmp/zoo-gpu), DATA (a prepared CIFAR-10 folder: skips
+# the preparation), DEVICE (default cuda), EXTRA (more flags for the stage's script: the CPU smoke test uses it).
+set -euo pipefail
+stage=${1:?usage: bash tools/gpu_session.sh tta|zoo}
+cd "$(dirname "$0")/.."
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+work=${WORK:-/tmp/zoo-gpu}
+out=${OUT:?OUT: the folder whose files come back}
+data=${DATA:-$work/data}
+mkdir -p "$work" "$out"
+if [ ! -d "$data/cifar-10-batches-bin" ]; then
+    python3 .device/prepare_cifar10.py "$data"
+fi
+python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available() and torch.cuda.get_device_name())"
+case $stage in
+tta)
+    # shellcheck disable=SC2086  # EXTRA is a list of flags
+    python3 benchmarks/time_to_accuracy.py --data-dir "$data" --seeds 0 1 2 --out "$work/tta" \
+        --json "$out/time_to_accuracy.gpu.json" ${EXTRA:-} 2>&1 | tee "$out/tta.log"
+    ;;
+zoo)
+    # shellcheck disable=SC2086
+    python3 benchmarks/train_zoo.py --device "${DEVICE:-cuda}" --data-dir "$data" --out "$work/zoo" --stage both \
+        ${EXTRA:-} 2>&1 | tee "$out/zoo.log"
+    python3 tools/pack_runs.py "$work/zoo" "$out" --max-files 6 || echo "pack_runs: some runs did not fit (above)"
+    ;;
+*)
+    echo "unknown stage $stage: expected tta or zoo" >&2
+    exit 2
+    ;;
+esac
