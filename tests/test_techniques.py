@@ -194,7 +194,7 @@ def test_fast_recipe_resumes_bitwise(cifar10_dir, tmp_path):
     assert all(torch.equal(ref[k], res[k]) for k in ref)
 
 
-def test_muon_and_progressive_resizing_train_and_resume_bitwise(cifar10_dir, tmp_path):
+def test_muon_and_progressive_resizing_train_and_resume_bitwise(cifar10_dir, tmp_path, capsys):
     overrides = {
         "model": "airbench94_net",
         "optimizer": "muon",
@@ -214,6 +214,8 @@ def test_muon_and_progressive_resizing_train_and_resume_bitwise(cifar10_dir, tmp
 
     reference.model.stem.register_forward_hook(record)
     reference.fit()
+    ns = str(reference.optimizer.muon.ns_dtype).removeprefix("torch.")
+    assert f"Muon's Newton-Schulz in {ns} |" in capsys.readouterr().out  # the start line says what it runs in
     steps = reference.steps_per_epoch
     assert sizes[:steps] == [16] * steps and sizes[steps : 2 * steps] == [24] * steps and 32 in sizes
     stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[stop_at(1, 1)])

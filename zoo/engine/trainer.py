@@ -130,6 +130,8 @@ class Trainer:
         self.train_images = self.train_split.images.to(self.device)
         self.train_labels = self.train_split.labels.to(self.device)
         self.optimizer = build_optimizer(self.model, cfg)
+        muon = self.optimizer.muon if isinstance(self.optimizer, MuonSGD) else None
+        self.muon_precision = str(muon.ns_dtype).removeprefix("torch.") if muon else None  # e.g. "float32"
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
         ema = get_ema_multi_avg_fn(cfg.ema_decay)
         self.ema = AveragedModel(self.model, multi_avg_fn=ema, use_buffers=True) if cfg.ema else None
@@ -457,9 +459,7 @@ class Trainer:
         }
 
     def _session(self) -> dict[str, Any]:
-        extra = {}
-        if isinstance(self.optimizer, MuonSGD):  # the dtype its orthogonalization ran in
-            extra["muon_precision"] = str(self.optimizer.muon.ns_dtype).removeprefix("torch.")
+        extra = {"muon_precision": self.muon_precision} if self.muon_precision else {}
         return session_record(
             self.argv, self.device, self.precision, fp32_convs=self.fp32_convs, world_size=self.dist.world_size, **extra
         )
@@ -472,6 +472,8 @@ class Trainer:
             f"device {self.device}{procs}",
             f"precision {self.precision}{convs}",
         ]
+        if self.muon_precision:
+            parts.append(f"Muon's Newton-Schulz in {self.muon_precision}")
         if self.teacher is not None:
             parts.append(f"teacher {cfg.teacher} (weight {cfg.distill_weight}, T {cfg.distill_temperature})")
         self.log(" | ".join([*parts, f"run {self.run.path}"]))
