@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from .config import TrainConfig
-from .device import has_bf16_units
+from .device import has_bf16_units, resolve_precision
 
 __all__ = [
     "ConvMuon",
@@ -118,7 +118,7 @@ def muon_dtype(precision: str, device: torch.device) -> torch.dtype:
     EPYC Zen 1 (AVX2), airbench94_net's seven filter banks take 4.1 s per step in bf16 and 0.17 s in fp32."""
     if precision == "auto":
         return torch.bfloat16 if has_bf16_units(device) else torch.float32
-    return {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    return resolve_precision(precision, device) or torch.float32  # the --precision names; fp32 is None there
 
 
 @contextlib.contextmanager
