@@ -1,4 +1,4 @@
-"""Two recipes side by side in one invocation on this machine: time to accuracy over several seeds.
+r"""Two recipes side by side in one invocation on this machine: time to accuracy over several seeds.
 
     python benchmarks/time_to_accuracy.py --data-dir DIR [--baseline fast] [--candidate fastest] [--seeds 0 1 2]
         [--set KEY=VALUE ...] [--set-baseline KEY=VALUE ...] [--out runs/time-to-accuracy] [--json FILE]
