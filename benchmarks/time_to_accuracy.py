@@ -11,7 +11,7 @@ deviation, and the ratio candidate / baseline of the mean training times (and of
 ``torch.utils.flop_counter``), with the machine; then the time ratio of each seed pair (two runs back to back) and
 their geometric mean, the estimate that a host whose speed drifts between pairs disturbs least. Runs go to
 ``--out/RECIPE-seedN``: a stopped benchmark resumes where it was, a finished run is not run again. ``--set`` changes
-the candidate (ablations: ``--set optimizer=\"sgd\"``), ``--set-baseline`` the baseline; ``--candidate none``
+the candidate (ablations: ``--set optimizer="sgd"``), ``--set-baseline`` the baseline; ``--candidate none``
 runs the baseline alone.
 
 ``--val-split N`` is the same benchmark for choosing a recipe: every run holds out N training images (drawn by
