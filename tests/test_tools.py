@@ -133,7 +133,7 @@ def test_publish_can_upload_to_the_hub(tiny_run, fake500, sandbox, monkeypatch, 
     assert capsys.readouterr().out.strip().endswith("/commit/" + hub.commits["me/gap"])
 
 
-def test_pack_runs_fills_few_archives_under_the_cap_and_names_what_does_not_fit(tmp_path, capsys):
+def test_pack_runs_fills_few_files_under_the_cap_cuts_big_runs_into_parts_and_names_what_does_not_fit(tmp_path, capsys):
     pack = load_script(ROOT / "tools" / "pack_runs.py")
     for name, mib in [("big", 1.5), ("a", 0.6), ("b", 0.5), ("c", 0.3), ("unfinished", 0.1)]:
         run = tmp_path / "runs" / name
@@ -152,6 +152,15 @@ def test_pack_runs_fills_few_archives_under_the_cap_and_names_what_does_not_fit(
         ["b/last.safetensors", "b/run.json"],
     ]  # first fit, largest first; 0.9 MiB and 0.5 MiB
     assert pack.main([str(tmp_path / "runs" / "a"), str(tmp_path / "out2")]) == 0
+    # Two more files: the run too big for one is cut into parts, which put back together are its tar.
+    assert pack.main([str(tmp_path / "runs"), str(tmp_path / "out3"), "--max-files", "4", "--max-mib", "1"]) == 0
+    parts = sorted((tmp_path / "out3").glob("big.tar.part-*"))
+    assert [p.name for p in parts] == ["big.tar.part-00", "big.tar.part-01"]
+    assert all(p.stat().st_size <= 2**20 for p in parts)
+    (tmp_path / "big.tar").write_bytes(b"".join(p.read_bytes() for p in parts))
+    with tarfile.open(tmp_path / "big.tar") as tar:
+        assert sorted(tar.getnames()) == ["big/last.safetensors", "big/run.json"]
+        assert len(tar.extractfile("big/last.safetensors").read()) == int(1.5 * 2**20)
 
 
 @pytest.mark.slow

@@ -9,9 +9,12 @@
 #   tta: benchmarks/time_to_accuracy.py, fast vs fastest, seeds 0 1 2  -> $OUT/time_to_accuracy.gpu.json
 #   zoo: benchmarks/train_zoo.py --stage both (every row without weights or below target) -> $OUT/runs-N.tar.gz,
 #        packed by tools/pack_runs.py into what the tool returns (8 files of 16 MiB at most; it names what it leaves)
-# Back here: tar xzf runs-N.tar.gz -C runs/gpu, then python tools/publish.py runs/gpu/NAME-final --tag cifar10 ...
-# What can come back: fp32 weights up to 16 MiB a file. resnet20-110, mobilenetv2_x1_0, wrn16_4 and airbench94_net
-# fit; mobilenetv2_x1_4 (16.5 MiB), the VGGs (35-76), resnet18 / preact_resnet18 (43) and wrn28_10 (139) do not.
+# Back here: tar xzf runs-N.tar.gz -C runs/gpu (and cat NAME.tar.part-* | tar x -C runs/gpu for a run cut into
+# parts), then python tools/publish.py runs/gpu/NAME-final --tag cifar10 ...
+# What can come back: 6 files of 16 MiB (the log takes another). resnet20-110, mobilenetv2_x1_0, wrn16_4 and
+# airbench94_net fit a shared archive; a bigger run is cut into parts while files are left: mobilenetv2_x1_4
+# (16.5 MiB), resnet18 / preact_resnet18 (43), vgg11_bn-vgg19_bn (35-76) one or two at a time (pick them with
+# --models); wrn28_10 (139) never does.
 # Device time is 15 minutes a task, start included: `tta` first, then `zoo` with a few rows that fit, e.g.
 #     EXTRA="--models resnet20 resnet32 resnet44 resnet56" bash tools/gpu_session.sh zoo
 #
