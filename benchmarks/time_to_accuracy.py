@@ -9,7 +9,8 @@ baseline seed 1, ...), so whatever else the machine does falls on both. Prints, 
 (with and without TTA) and training time (the engine's clock: training steps only), their mean ± standard
 deviation, and the ratio candidate / baseline of the mean training times (and of their training FLOPs, counted by
 ``torch.utils.flop_counter``), with the machine; then the time ratio of each seed pair (two runs back to back) and
-their geometric mean, the estimate that a host whose speed drifts between pairs disturbs least. Runs go to
+their geometric mean, the estimate that a host whose speed drifts between pairs disturbs least, and each pair's
+accuracy difference with their mean ± sd (the two runs of a seed are measured on the same images). Runs go to
 ``--out/RECIPE-seedN``: a stopped benchmark resumes where it was, a finished run is not run again. ``--set`` changes
 the candidate (ablations: ``--set optimizer="sgd"``), ``--set-baseline`` the baseline; ``--candidate none``
 runs the baseline alone.
@@ -200,7 +201,16 @@ def main(argv: list[str] | None = None) -> int:
             + ", ".join(f"seed {seed} {r:.3f}" for seed, r in pairs.items())
             + f"; their geometric mean {pooled:.3f}"
         )
+        key = cand["accuracy_key"]  # a seed's two runs are measured on the same images: differences pair
+        diffs = {b["seed"]: c[key] - b[key] for b, c in zip(base["runs"], cand["runs"], strict=True)}
+        sd = statistics.stdev(diffs.values()) if len(diffs) > 1 else 0.0
+        print(
+            f"{key} difference per seed pair: "
+            + ", ".join(f"seed {seed} {d:+.2f}" for seed, d in diffs.items())
+            + f"; mean {statistics.fmean(diffs.values()):+.2f} ± {sd:.2f}"
+        )
         cand.update(time_ratio=ratio, time_ratio_per_pair=pairs, time_ratio_pairs_geomean=pooled, flops_ratio=flops)
+        cand.update(accuracy_diff_per_pair=diffs, accuracy_diff_mean=statistics.fmean(diffs.values()))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(

@@ -214,6 +214,10 @@ def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys, monkey
     pairs = cand["time_ratio_per_pair"]
     assert set(pairs) == {"0", "1"} and min(pairs.values()) <= cand["time_ratio_pairs_geomean"] <= max(pairs.values())
     assert cand["time_ratio"] == pytest.approx(cand["train_time_mean_s"] / base["train_time_mean_s"])
+    diffs = {seed: c["top1_tta"] - b["top1_tta"] for seed, b, c in zip("01", base["runs"], cand["runs"], strict=True)}
+    assert cand["accuracy_diff_per_pair"] == pytest.approx(diffs)
+    assert cand["accuracy_diff_mean"] == pytest.approx(sum(diffs.values()) / 2)
+    assert f"top1_tta difference per seed pair: seed 0 {diffs['0']:+.2f}, seed 1 {diffs['1']:+.2f}; mean " in out
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 4 and all(p.startswith(("fast-", "fastest-")) for p in runs)
 
