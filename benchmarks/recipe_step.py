@@ -9,11 +9,11 @@ Builds an engine `Trainer` per recipe on the same data, then times ``--steps`` o
 ``--rounds`` times, so whatever else the machine does falls on all of them. The steps are those of epoch
 ``--epoch`` (default: each recipe's last, at full image size, with the stem frozen where the recipe freezes it).
 Prints, per recipe: the median step time, the median time inside ``optimizer.step`` (a step hook), images/s, and
-each recipe's step time relative to the first recipe's: what a whole run's time ratio should be, epoch for epoch,
-when the host holds still. The process is set up as ``python -m zoo.train`` sets it up (`configure_process`);
-``--no-process-tuning`` leaves it as Python starts it, which is what that setup buys. A recipe may carry
-overrides after commas (``RECIPE,KEY=VALUE,...``, values as in time_to_accuracy.py's ``--set``): one setting's
-cost, side by side with the recipe as it is.
+each recipe's time per image relative to the first recipe's (the step time's ratio where the batches are equal):
+what a whole run's time ratio should be, epoch for epoch, when the host holds still. The process is set up as
+``python -m zoo.train`` sets it up (`configure_process`); ``--no-process-tuning`` leaves it as Python starts it,
+which is what that setup buys. A recipe may carry overrides after commas (``RECIPE,KEY=VALUE,...``, values as in
+time_to_accuracy.py's ``--set``): one setting's cost, side by side with the recipe as it is.
 """
 
 from __future__ import annotations
@@ -40,9 +40,8 @@ def recipe_spec(spec: str) -> str:
 
 def build(model: str, spec: str, data_dir: str, batch_size: int | None) -> Trainer:
     recipe, *sets = spec.split(",")
-    overrides = {"data_dir": data_dir, "progress": False, **parse_set(sets)}
-    if batch_size is not None:
-        overrides["batch_size"] = batch_size
+    batch = {} if batch_size is None else {"batch_size": batch_size}  # a recipe's own override wins
+    overrides = {"data_dir": data_dir, "progress": False, **batch, **parse_set(sets)}
     return Trainer(build_config(model, recipe=recipe, overrides=overrides), argv=["benchmarks/recipe_step.py"])
 
 
@@ -77,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=6, help="steps per recipe per round")
     p.add_argument("--rounds", type=int, default=3, help="rounds of every recipe in turn (after one warm-up step)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--batch-size", type=int, default=None, help="override the recipes' batch size")
+    p.add_argument("--batch-size", type=int, default=None, help="the recipes' batch size (RECIPE,batch_size=N wins)")
     p.add_argument(
         "--no-process-tuning", action="store_true", help="skip configure_process (and --threads): what it buys"
     )
@@ -93,15 +92,15 @@ def main(argv: list[str] | None = None) -> int:
         for recipe, trainer in trainers.items():
             for into, got in zip(steps[recipe], time_steps(trainer, epochs[recipe], args.steps), strict=True):
                 into.extend(got)
-    first = statistics.median(steps[args.recipes[0]][0])
+    first = statistics.median(steps[args.recipes[0]][0]) / trainers[args.recipes[0]].cfg.batch_size  # s per image
     print(f"{args.model}, {torch.get_num_threads()} threads, {args.rounds} rounds x {args.steps} steps per recipe")
-    print("| recipe | epoch | batch | step ms (median) | optimizer ms | images/s | step time vs first |")
+    print("| recipe | epoch | batch | step ms (median) | optimizer ms | images/s | time per image vs first |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for recipe, (step_times, opt_times) in steps.items():
         step, batch = statistics.median(step_times), trainers[recipe].cfg.batch_size
         print(
             f"| {recipe} | {epochs[recipe]} | {batch} | {1000 * step:.0f} | "
-            f"{1000 * statistics.median(opt_times):.1f} | {batch / step:.0f} | {step / first:.3f} |"
+            f"{1000 * statistics.median(opt_times):.1f} | {batch / step:.0f} | {step / batch / first:.3f} |"
         )
     return 0
 

@@ -276,6 +276,11 @@ def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys
     assert recipe_step.main([*argv, *variants]) == 0 and tuned == [1]  # no second process setup
     rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in capsys.readouterr().out.splitlines()[3:]}
     assert [int(rows[r][0]) for r in rows] == [6, 2]  # the override reached the second trainer only
+    assert recipe_step.main([*argv, "--recipes", "fastest", "fastest,batch_size=8"]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()[3:]]
+    assert [int(r[2]) for r in rows] == [16, 8]  # the recipe's own batch size wins over --batch-size
+    step_ms = [float(r[3]) for r in rows]
+    assert float(rows[1][6]) == pytest.approx(2 * step_ms[1] / step_ms[0], rel=0.02)  # per image, not per step
     with pytest.raises(SystemExit) as bad:
         recipe_step.main([*argv, "--recipes", "fastest,muon_precision"])  # KEY without =VALUE
     assert bad.value.code == 2
