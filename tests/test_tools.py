@@ -161,6 +161,8 @@ def test_pack_runs_fills_few_files_under_the_cap_cuts_big_runs_into_parts_and_na
     with tarfile.open(tmp_path / "big.tar") as tar:
         assert sorted(tar.getnames()) == ["big/last.safetensors", "big/run.json"]
         assert len(tar.extractfile("big/last.safetensors").read()) == int(1.5 * 2**20)
+    assert pack.main([str(tmp_path / "runs" / "big"), str(tmp_path / "out4"), "--max-mib", "1"]) == 0  # one run
+    assert sorted(p.name for p in (tmp_path / "out4").iterdir()) == ["big.tar.part-00", "big.tar.part-01"]
 
 
 @pytest.mark.slow

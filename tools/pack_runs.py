@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             _add(tar, run, args.runs)
         data = buffer.getvalue()
-        name = str(run.relative_to(args.runs)).replace("/", "--")
+        name = "--".join(run.relative_to(args.runs).parts) or run.name  # RUNS may be the run folder itself
         for k in range(0, len(data), max_bytes):
             (args.dest / f"{name}.tar.part-{k // max_bytes:02d}").write_bytes(data[k : k + max_bytes])
         print(f"{args.dest / name}.tar.part-*: {run.name} in {math.ceil(len(data) / max_bytes)} parts")
