@@ -203,14 +203,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         key = cand["accuracy_key"]  # a seed's two runs are measured on the same images: differences pair
         diffs = {b["seed"]: c[key] - b[key] for b, c in zip(base["runs"], cand["runs"], strict=True)}
-        sd = statistics.stdev(diffs.values()) if len(diffs) > 1 else 0.0
+        mean, sd = statistics.fmean(diffs.values()), statistics.stdev(diffs.values()) if len(diffs) > 1 else 0.0
         print(
             f"{key} difference per seed pair: "
             + ", ".join(f"seed {seed} {d:+.2f}" for seed, d in diffs.items())
-            + f"; mean {statistics.fmean(diffs.values()):+.2f} ± {sd:.2f}"
+            + f"; mean {mean:+.2f} ± {sd:.2f}"
         )
         cand.update(time_ratio=ratio, time_ratio_per_pair=pairs, time_ratio_pairs_geomean=pooled, flops_ratio=flops)
-        cand.update(accuracy_diff_per_pair=diffs, accuracy_diff_mean=statistics.fmean(diffs.values()))
+        cand.update(accuracy_diff_per_pair=diffs, accuracy_diff_mean=mean)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(

@@ -40,7 +40,7 @@ def plan(runs: list[Path], max_files: int, max_bytes: int) -> tuple[list[list[Pa
     used: list[int] = []
     big = sorted((r for r in runs if sizes[r] + TAR_SLACK > max_bytes), key=sizes.get)
     left: list[Path] = []
-    for run in sorted(set(runs) - set(big), key=sizes.get, reverse=True):
+    for run in sorted((r for r in runs if r not in big), key=sizes.get, reverse=True):  # stable: ties keep order
         slot = next((i for i, u in enumerate(used) if u + sizes[run] <= max_bytes), None)
         if slot is None and len(bins) < max_files:
             bins.append([])
