@@ -43,7 +43,7 @@ PLAN: dict[str, tuple[list[str], float]] = {
     "preact_resnet18": (["--epochs", "60", "--cutout", "16"], 91.5),
     "wrn16_4": (["--epochs", "80", "--cutout", "16"], 91.5),
     "wrn28_10": (["--epochs", "20"], 92.0),
-    "airbench94_net": (["--recipe", "fast", "--epochs", "15", "--warmup-epochs", "3.45"], 90.5),  # chosen on val
+    "airbench94_net": (["--recipe", "fast", "--epochs", "15", "--warmup-epochs", "3.45"], 90.5),  # val-chosen (card)
 }
 
 
