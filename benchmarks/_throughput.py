@@ -27,6 +27,14 @@ def train_flops_per_image(model: nn.Module, size: int = 32) -> float:
     return counter.get_total_flops() / 8
 
 
+def forward_flops_per_image(model: nn.Module, size: int = 32) -> float:
+    """FLOPs of one forward pass (no gradients) per ``size`` x ``size`` image, counted by torch.utils.flop_counter."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.randn(8, 3, size, size))
+    return counter.get_total_flops() / 8
+
+
 def _sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _throughput import train_flops_per_image
+from _throughput import forward_flops_per_image, train_flops_per_image
 from torch.utils.flop_counter import FlopCounterMode
 
 from zoo import create
@@ -41,6 +41,7 @@ from zoo.data.augment import resize_size
 from zoo.engine import RECIPES, Trainer, build_config, configure_process
 from zoo.engine.config import resumed_config
 from zoo.engine.optim import build_optimizer
+from zoo.engine.select import kept_count
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -105,18 +106,35 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
 
 def training_flops(config: dict[str, Any], steps: int, full_size: int = 32) -> float:
     """A run's training FLOPs, counted by torch.utils.flop_counter on ``config`` (a run.json's): forward + backward
-    of every training image at the size its epoch trains at (progressive resizing), plus the optimizer's own
-    matmuls at every step (Muon's Newton-Schulz iterations)."""
+    of every image a step trains on, at the size its epoch trains at (progressive resizing), plus the optimizer's
+    own matmuls at every step (Muon's Newton-Schulz iterations); with batch selection, also the proxy's forward pass
+    over every drawn image and its own steps (forward, backward, optimizer) on the kept ones."""
     cfg = resumed_config(config)
-    model = create(cfg.model, **cfg.model_kwargs)
     sizes = [resize_size(cfg, epoch, full_size) for epoch in range(cfg.epochs)]
+    per_epoch = steps // cfg.epochs  # whole batches: the engine drops a partial one
+    kept = kept_count(cfg.batch_size, cfg.select_fraction)
+    model = create(cfg.model, **cfg.model_kwargs)
+    flops = _flops(model, cfg, sizes, [per_epoch * kept] * cfg.epochs, [per_epoch] * cfg.epochs)
+    if cfg.select_fraction < 1:
+        proxy = create(cfg.select_proxy, **cfg.select_proxy_kwargs)
+        ranked = sum(forward_flops_per_image(proxy, size) for size in sizes) * per_epoch * cfg.batch_size
+        trained = [
+            len(range(-e * per_epoch % cfg.select_every, per_epoch, cfg.select_every)) for e in range(cfg.epochs)
+        ]
+        flops += ranked + _flops(proxy, cfg, sizes, [n * kept for n in trained], trained)
+    return flops
+
+
+def _flops(model: torch.nn.Module, cfg: Any, sizes: list[int], images: list[int], steps: list[int]) -> float:
+    """FLOPs of training ``model`` on ``images[e]`` images in ``steps[e]`` optimizer steps in epoch ``e``."""
     per_image = {size: train_flops_per_image(model, size) for size in set(sizes)}
-    model(torch.randn(2, 3, full_size, full_size)).sum().backward()  # gradients for the optimizer step to use
+    model(torch.randn(2, 3, 32, 32)).sum().backward()  # gradients for the optimizer step to use
     counter = FlopCounterMode(display=False)
     with counter:
         build_optimizer(model, cfg).step()
-    images_per_epoch = steps // cfg.epochs * cfg.batch_size  # whole batches: the engine drops a partial one
-    return sum(per_image[size] for size in sizes) * images_per_epoch + steps * counter.get_total_flops()
+    return (
+        sum(per_image[size] * n for size, n in zip(sizes, images, strict=True)) + sum(steps) * counter.get_total_flops()
+    )
 
 
 def _stats(values: list[float]) -> str:

@@ -258,6 +258,10 @@ def test_training_flops_follow_the_image_size_of_each_epoch_and_count_muons_matm
     assert 0.55 < training_flops({**cfg, "resize_start": 16, "resize_epochs": 1}, steps=2) / full < 0.65
     assert training_flops(cfg, steps=4) == pytest.approx(2 * full)
     assert training_flops({**cfg, "optimizer": "muon"}, steps=2) > full  # Newton-Schulz: matmuls SGD has not
+    # batch selection: half the images trained on, plus the proxy's forward over all and its steps on the kept half
+    assert 0.55 < training_flops({**cfg, "select_fraction": 0.5}, steps=2) / full < 0.62  # proxy widths 32/64/64
+    same = {"select_fraction": 0.5, "select_proxy_kwargs": {}, "select_every": 1}  # a proxy as large as the model
+    assert 1.25 < training_flops({**cfg, **same}, steps=2) / full < 1.4  # + a forward pass (~1/3 of a step)
 
 
 def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys, monkeypatch):

@@ -1,18 +1,22 @@
 """The engine's general training techniques (the `fast` recipe is made of them), each on its own."""
 
+import copy
+import csv
 import json
 
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from runs import snapshot, stop_at, tiny_cfg
 
 import zoo
 from zoo.data import alternating_flip_mask
-from zoo.engine import RECIPES, Trainer, build_config
+from zoo.engine import RECIPES, Trainer, autocast, build_config
 from zoo.engine.evaluate import tta_logits
 from zoo.engine.lookahead import Lookahead
 from zoo.engine.optim import build_optimizer, build_scheduler, norm_parameters
+from zoo.errors import ConfigError
 
 
 def test_alternating_flip_mirrors_each_image_every_other_epoch():
@@ -229,3 +233,41 @@ def test_muon_and_progressive_resizing_train_and_resume_bitwise(cifar10_dir, tmp
     other = "bf16" if ns == "float32" else "fp32"
     moved = Trainer.resume(tmp_path / "cut", overrides={"muon_precision": other})  # a machine with(out) bf16 units
     assert [c for c in moved.run.changes(moved._session()) if c.startswith("muon_precision (")]
+
+
+def test_batch_selection_trains_on_what_the_proxy_finds_hardest(cifar10_dir, tmp_path):
+    overrides = {"model": "airbench94_net", "data_init": 16, "select_fraction": 0.25, "select_every": 2}
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, **overrides))
+    plain = Trainer(tiny_cfg(cifar10_dir, tmp_path, **{**overrides, "select_fraction": 1.0}))
+    assert plain.selector is None and trainer.step_images == 4  # 0.25 of batch 16
+    assert all(torch.equal(a, b) for a, b in zip(snapshot(trainer).values(), snapshot(plain).values()))
+    selector = trainer.selector
+    assert selector.proxy.num_features == 64 and not selector.proxy.stem.conv.weight.requires_grad  # whitened
+    x, y = trainer.batch(torch.arange(len(trainer.train_split)), 0, 0)
+    before = copy.deepcopy(selector.proxy).train()
+    with torch.no_grad(), autocast(trainer.device, trainer.amp_dtype):
+        losses = F.cross_entropy(before(x).float(), y, reduction="none")
+    hardest = losses.topk(4).indices.sort().values
+    kept_x, kept_y = selector(x, y, step=1)  # not a proxy step
+    assert torch.equal(kept_x, x[hardest]) and torch.equal(kept_y, y[hardest])
+    assert all(torch.equal(a, b) for a, b in zip(before.parameters(), selector.proxy.parameters()))
+    selector(x, y, step=2)  # a proxy step, on the kept four
+    assert not all(torch.equal(a, b) for a, b in zip(before.parameters(), selector.proxy.parameters()))
+    with pytest.raises(ConfigError, match="select_proxy: .*nope"):
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, **{**overrides, "select_proxy": "nope"}))
+
+
+def test_batch_selection_trains_and_resumes_bitwise(cifar10_dir, tmp_path, capsys):
+    overrides = {"model": "resnet20", "epochs": 3, "select_fraction": 0.5, "select_every": 3, "lr": 0.05}
+    reference = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="ref", **overrides))
+    summary = reference.fit()
+    assert "batch selection: the hardest 8 of 16 by airbench94_net |" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "ref" / "metrics.csv").open()))
+    assert summary["status"] == "finished" and len(rows) == 3
+    stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="cut", **overrides), callbacks=[stop_at(1, 2)])
+    assert stopped.fit()["status"] == "interrupted"
+    resumed = Trainer.resume(tmp_path / "cut")
+    resumed.fit()
+    assert all(torch.equal(a, b) for a, b in zip(snapshot(reference).values(), snapshot(resumed).values()))
+    proxies = reference.selector.proxy.state_dict(), resumed.selector.proxy.state_dict()
+    assert all(torch.equal(proxies[0][k], proxies[1][k]) for k in proxies[0])

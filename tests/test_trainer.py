@@ -250,6 +250,8 @@ def test_missing_data_offline_is_a_clear_cli_error(tmp_path, capsys):
         ({"mean": (0.5, 0.5), "std": (0.5, 0.5, 0.5)}, "mean and std must have one value per channel"),
         ({"ema": "false"}, "ema must be true or false, got 'false'"),
         ({"plot": 0}, "plot must be true or false, got 0"),
+        ({"select_fraction": 0.0}, "select_fraction must be in (0, 1]"),
+        ({"select_every": 0}, "select_every must be an integer >= 1"),
     ],
 )
 def test_out_of_range_config_is_a_clear_error(override, message):

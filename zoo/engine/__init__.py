@@ -7,7 +7,8 @@
 - `evaluate`: evaluation and test-time augmentation
 - `hooks`: `Callback`, and the progress bar, epoch line and metrics files built on it
 - `run`: the run folder (run.json, sessions, metrics, curves, lock); `checkpoint`: the checkpoint file format
-- `device`: device, precision policy, `configure_process`; `distributed`, `distill`, `lookahead`
+- `device`: device, precision policy, `configure_process`; `distributed`, `distill`, `lookahead`, `select` (batch
+  selection by a proxy)
 """
 
 from ..errors import CheckpointError, NonFiniteLossError

@@ -136,6 +136,22 @@ class TrainConfig:
     resize_epochs: float = knob(
         0.0, "epochs over which progressive resizing reaches the full size", group="data", low=0
     )
+    select_fraction: float = knob(
+        1.0,
+        "online batch selection: each step trains on this fraction of its batch, the images a small proxy model "
+        "finds hardest (1 = off; airbench96: 0.5)",
+        group="data",
+        low=0,
+        high=1,
+        open_low=True,
+    )
+    select_proxy: str = knob("airbench94_net", "the proxy model that ranks the batch (registered name)", group="data")
+    select_proxy_kwargs: dict[str, Any] = knob(
+        {"widths": [32, 64, 64]}, "the proxy's builder kwargs as JSON", group="data", metavar="JSON"
+    )
+    select_every: int = knob(
+        4, "the proxy takes an optimizer step on the images it kept every N steps", group="data", low=1, metavar="N"
+    )
     mean: tuple[float, ...] | None = knob(
         None,
         "per-channel mean for normalisation (default: the model's pretrained_cfg, else the training images')",

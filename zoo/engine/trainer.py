@@ -4,8 +4,9 @@ What it does, top to bottom:
   1. the data is loaded once as uint8 tensors on the training device (a data set name, a folder, tensors or a
      Dataset: `zoo.data.load_splits`), a validation split carved out if asked (`zoo.engine.setup`);
   2. each step gathers a batch by index, augments it on the device (`zoo.data.Augment`: crop, flip, cutout, ...),
-     normalises it to float and runs forward/backward under autocast (bf16 on CPUs with bf16 units and recent
-     GPUs), channels_last; the learning rate is a function of the step (`zoo.engine.optim.lr_factor`);
+     normalises it to float, keeps its hardest images by a proxy's loss if asked (`zoo.engine.select`) and runs
+     forward/backward under autocast (bf16 on CPUs with bf16 units and recent GPUs), channels_last; the learning
+     rate is a function of the step (`zoo.engine.optim.lr_factor`);
   3. each epoch ends with an evaluation, then the hooks (`zoo.engine.hooks`: the notebook's line, metrics.csv),
      best weights and an atomic checkpoint in the run folder (`zoo.engine.run.RunDir`);
   4. every random draw derives from (seed, epoch, step) or the run's own RNG stream, so a run stopped anywhere
@@ -41,6 +42,7 @@ from .hooks import Callback, EpochLine, MetricsFiles, ProgressBar, TensorBoard
 from .lookahead import Lookahead
 from .optim import MuonSGD, build_optimizer, build_scheduler, lr_factor
 from .run import RunDir, machine_info, session_record
+from .select import build_selector, kept_count
 from .setup import RunRNG, prepare_data, prepare_model
 
 __all__ = ["Trainer", "fit"]
@@ -66,7 +68,7 @@ def fit(
     return Trainer(cfg, model=module, data=data, callbacks=callbacks, recipe=recipe).fit()
 
 
-_STATEFUL = ("model", "optimizer", "scaler", "ema", "lookahead")  # objects with a state_dict, in the checkpoint
+_STATEFUL = ("model", "optimizer", "scaler", "ema", "lookahead", "selector")  # have a state_dict: in the checkpoint
 _PROGRESS = ("epoch", "step_in_epoch", "global_step", "partial", "best", "train_time")  # where the run is
 
 
@@ -127,6 +129,18 @@ class Trainer:
             if cfg.teacher
             else None
         )
+        self.selector = build_selector(
+            cfg,
+            self.train_split,
+            mean=self.mean,
+            std=self.std,
+            steps_per_epoch=self.steps_per_epoch,
+            device=self.device,
+            amp_dtype=self.amp_dtype,
+            dist=self.dist,
+        )
+        selecting = self.selector is not None
+        self.step_images = kept_count(cfg.batch_size, cfg.select_fraction) if selecting else cfg.batch_size
         self.train_images = self.train_split.images.to(self.device)
         self.train_labels = self.train_split.labels.to(self.device)
         self.optimizer = build_optimizer(self.model, cfg)
@@ -165,8 +179,11 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------ the loop
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step on a normalised batch; returns its loss and number of correct predictions."""
+        """One optimizer step on a normalised batch (on its hardest `step_images` with batch selection); returns its
+        loss and number of correct predictions."""
         cfg = self.cfg
+        if self.selector is not None:
+            x, y = self.selector(x, y, self.global_step)
         with autocast(self.device, self.amp_dtype):
             logits = self.forward(x)
             teacher_logits = self.teacher(x) if self.teacher is not None else None
@@ -236,7 +253,7 @@ class Trainer:
                 f"loss became non-finite during epoch {epoch + 1}; no weights were written "
                 "from this point: lower --lr or set --grad-clip"
             )
-        self.partial["loss"] += float(sums[0]) * cfg.batch_size
+        self.partial["loss"] += float(sums[0]) * self.step_images
         self.partial["correct"] += float(sums[1])
         self.partial["time"] += time.perf_counter() - tick
         return self.step_in_epoch == self.steps_per_epoch
@@ -288,7 +305,7 @@ class Trainer:
 
     def _end_epoch(self, eval_split: Split, eval_name: str) -> None:
         cfg, p = self.cfg, self.partial
-        seen = self.steps_per_epoch * cfg.batch_size
+        seen = self.steps_per_epoch * self.step_images
         self._sync_bn_statistics()
         result = self.evaluate(eval_split)
         row = {
@@ -474,6 +491,8 @@ class Trainer:
         ]
         if self.muon_precision:
             parts.append(f"Muon's Newton-Schulz in {self.muon_precision}")
+        if self.selector is not None:
+            parts.append(f"batch selection: the hardest {self.step_images} of {cfg.batch_size} by {cfg.select_proxy}")
         if self.teacher is not None:
             parts.append(f"teacher {cfg.teacher} (weight {cfg.distill_weight}, T {cfg.distill_temperature})")
         self.log(" | ".join([*parts, f"run {self.run.path}"]))
