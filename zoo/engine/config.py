@@ -147,7 +147,10 @@ class TrainConfig:
     )
     select_proxy: str = knob("airbench94_net", "the proxy model that ranks the batch (registered name)", group="data")
     select_proxy_kwargs: dict[str, Any] = knob(
-        {"widths": [32, 64, 64]}, "the proxy's builder kwargs as JSON", group="data", metavar="JSON"
+        {"widths": [32, 64, 64]},
+        "the proxy's builder kwargs as JSON (the default is airbench96's proxy; give '{}' with another model)",
+        group="data",
+        metavar="JSON",
     )
     select_every: int = knob(
         4, "the proxy takes an optimizer step on the images it kept every N steps", group="data", low=1, metavar="N"
