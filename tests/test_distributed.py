@@ -106,8 +106,10 @@ def test_sync_bn_two_processes_match_one_process_with_the_global_batch(data, tmp
     single.fit()
     ref = single.model.state_dict()
     dist = _weights(tmp_path, "sync", 0)
+    # How far rounding moves them depends on the CPU's kernels: up to 3e-5 on an Intel Xeon (AVX10/AMX), where
+    # per-rank statistics instead of synchronised ones move the running variances by 0.17.
     for key, value in ref.items():
-        assert torch.allclose(dist[key].to(value.dtype), value, atol=1e-5, rtol=1e-4), key
+        assert torch.allclose(dist[key].to(value.dtype), value, atol=1e-4, rtol=1e-4), key
 
 
 def test_resume_under_torchrun_is_exact(data, two_epochs, tmp_path):
