@@ -56,8 +56,10 @@ def time_steps(trainer: Trainer, epoch: int, steps: int) -> tuple[list[float], l
     step_times = []
     try:
         for step in range(steps):
+            in_epoch = step % trainer.steps_per_epoch
+            trainer.global_step = epoch * trainer.steps_per_epoch + in_epoch  # what step-dependent work keys on
             tick = time.perf_counter()
-            trainer.train_step(*trainer.batch(perm, epoch, step % trainer.steps_per_epoch))
+            trainer.train_step(*trainer.batch(perm, epoch, in_epoch))
             step_times.append(time.perf_counter() - tick)
     finally:
         pre.remove()

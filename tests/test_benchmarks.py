@@ -291,3 +291,9 @@ def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys
     with pytest.raises(SystemExit) as bad:
         benchmark("recipe_step").main(["--data-dir", str(data), "--recipes", "nope"])
     assert bad.value.code == 2
+    # the timed steps are the epoch's own: work keyed on the global step (the proxy's every 2nd step) happens as often
+    trainer = recipe_step.build("airbench94_net", "fast,select_fraction=0.5,select_every=2", str(data), 16)
+    proxy_steps = []
+    trainer.selector.optimizer.register_step_post_hook(lambda *_: proxy_steps.append(trainer.global_step))
+    recipe_step.time_steps(trainer, 1, 4)  # 4 steps per epoch: global steps 4-7
+    assert proxy_steps == [4, 6]
