@@ -49,7 +49,6 @@ class ProxySelector:
     ) -> None:
         self.proxy, self.cfg, self.steps_per_epoch = proxy, cfg, steps_per_epoch
         self.device, self.amp_dtype = device, amp_dtype
-        self.fraction, self.every = cfg.select_fraction, cfg.select_every
         self.optimizer = build_optimizer(proxy, cfg)
         self.base_lrs = [group["lr"] for group in self.optimizer.param_groups]
         self.scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -61,9 +60,9 @@ class ProxySelector:
         with torch.no_grad(), autocast(self.device, self.amp_dtype):
             logits = self.proxy(x)
         losses = F.cross_entropy(logits.float(), y, reduction="none")
-        keep = losses.topk(kept_count(len(y), self.fraction)).indices.sort().values
+        keep = losses.topk(kept_count(len(y), self.cfg.select_fraction)).indices.sort().values
         x, y = x[keep], y[keep]
-        if step % self.every == 0:
+        if step % self.cfg.select_every == 0:
             self.train_step(x, y, step)
         return x, y
 

@@ -139,8 +139,7 @@ class Trainer:
             amp_dtype=self.amp_dtype,
             dist=self.dist,
         )
-        selecting = self.selector is not None
-        self.step_images = kept_count(cfg.batch_size, cfg.select_fraction) if selecting else cfg.batch_size
+        self.step_images = kept_count(cfg.batch_size, cfg.select_fraction)  # the whole batch without selection
         self.train_images = self.train_split.images.to(self.device)
         self.train_labels = self.train_split.labels.to(self.device)
         self.optimizer = build_optimizer(self.model, cfg)
