@@ -1,5 +1,9 @@
 """zoo._factory: create, load and resolve_model; pretrained_cfg built once; the kwargs a builder takes."""
 
+import inspect
+import typing
+from unittest import mock
+
 import pytest
 import torch
 import torch.nn as nn
@@ -146,6 +150,21 @@ def test_accepted_kwargs_follow_the_builder_into_its_class():
     assert {"num_classes", "in_chans", "norm_layer", "drop_path_rate", "zero_init_last", "global_pool"} <= accepted
     with pytest.raises(zoo.errors.ModelKwargsError, match="resnet20 does not take widht"):
         zoo.create("resnet20", widht=3)
+    assert zoo.create("resnet20", widths=(8, 16, 32)).num_features == 32  # an architecture default, overridden
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_every_kwarg_a_builder_advertises_reaches_its_model(name):
+    """What `accepted_kwargs` lists (and the unknown-kwarg error offers) reaches the class, even where the builder
+    fixes a default of its own (``widths``, ``cfg``, ``width_mult``): no "got multiple values" TypeError."""
+    info = zoo.model_info(name)
+    cls = typing.get_type_hints(info.builder)["return"]
+    for key in sorted(_factory.accepted_kwargs(info)):
+        sentinel = object()
+        with mock.patch.object(cls, "__init__", autospec=True, return_value=None) as init:
+            info.builder(**{key: sentinel})
+        bound = inspect.signature(cls.__init__).bind(*init.call_args.args, **init.call_args.kwargs)
+        assert bound.arguments[key] is sentinel, key
 
 
 def test_save_weights_refuses_what_load_could_not_rebuild(tmp_path):

@@ -80,16 +80,16 @@ _RECIPE = sgd_recipe(epochs=60, weight_decay=4e-4)
 @register_model(family="mobilenetv2", paper=_PAPER, recipe=_RECIPE)
 def mobilenetv2_x0_5(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> MobileNetV2:
     """MobileNetV2, width multiplier 0.5 (the 1280-channel head keeps its width)."""
-    return MobileNetV2(width_mult=0.5, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return MobileNetV2(**({"width_mult": 0.5} | kwargs), num_classes=num_classes, in_chans=in_chans)
 
 
 @register_model(family="mobilenetv2", paper=_PAPER, recipe=_RECIPE)
 def mobilenetv2_x1_0(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> MobileNetV2:
     """MobileNetV2, width multiplier 1.0."""
-    return MobileNetV2(width_mult=1.0, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return MobileNetV2(**({"width_mult": 1.0} | kwargs), num_classes=num_classes, in_chans=in_chans)
 
 
 @register_model(family="mobilenetv2", paper=_PAPER, recipe=_RECIPE)
 def mobilenetv2_x1_4(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> MobileNetV2:
     """MobileNetV2, width multiplier 1.4 (head widened to 1792)."""
-    return MobileNetV2(width_mult=1.4, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return MobileNetV2(**({"width_mult": 1.4} | kwargs), num_classes=num_classes, in_chans=in_chans)

@@ -81,4 +81,5 @@ class PreActResNet(ZooModel):
 )
 def preact_resnet18(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> PreActResNet:
     """Pre-activation ResNet-18: widths 64-128-256-512, 2 blocks per stage."""
-    return PreActResNet((2, 2, 2, 2), (64, 128, 256, 512), num_classes=num_classes, in_chans=in_chans, **kwargs)
+    arch = {"layers": (2, 2, 2, 2), "widths": (64, 128, 256, 512)}  # defaults: the caller's kwargs win (timm's way)
+    return PreActResNet(**(arch | kwargs), num_classes=num_classes, in_chans=in_chans)

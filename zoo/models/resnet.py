@@ -60,7 +60,7 @@ def _cifar_resnet(depth: int, **kwargs: object) -> ResNet:
     if (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {depth}")
     n = (depth - 2) // 6
-    return ResNet((n, n, n), (16, 32, 64), **kwargs)
+    return ResNet(**({"layers": (n, n, n), "widths": (16, 32, 64)} | kwargs))  # the caller's kwargs win (timm's way)
 
 
 @register_model(family="resnet", paper=_PAPER, recipe=_CIFAR_RECIPE)
@@ -100,4 +100,5 @@ def resnet110(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> 
 )
 def resnet18(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> ResNet:
     """ResNet-18 for 32x32 inputs: widths 64-128-256-512, 2 blocks per stage."""
-    return ResNet((2, 2, 2, 2), (64, 128, 256, 512), num_classes=num_classes, in_chans=in_chans, **kwargs)
+    arch = {"layers": (2, 2, 2, 2), "widths": (64, 128, 256, 512)}
+    return ResNet(**(arch | kwargs), num_classes=num_classes, in_chans=in_chans)

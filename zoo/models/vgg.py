@@ -68,22 +68,22 @@ _RECIPE = sgd_recipe(lr=0.05)
 @register_model(family="vgg", paper=_PAPER, recipe=_RECIPE)
 def vgg11_bn(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> VGG:
     """VGG-11 with BN (8 convs)."""
-    return VGG(_CFGS["vgg11"], num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return VGG(**({"cfg": _CFGS["vgg11"]} | kwargs), num_classes=num_classes, in_chans=in_chans)
 
 
 @register_model(family="vgg", paper=_PAPER, recipe=_RECIPE)
 def vgg13_bn(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> VGG:
     """VGG-13 with BN (10 convs)."""
-    return VGG(_CFGS["vgg13"], num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return VGG(**({"cfg": _CFGS["vgg13"]} | kwargs), num_classes=num_classes, in_chans=in_chans)
 
 
 @register_model(family="vgg", paper=_PAPER, recipe=_RECIPE)
 def vgg16_bn(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> VGG:
     """VGG-16 with BN (13 convs)."""
-    return VGG(_CFGS["vgg16"], num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return VGG(**({"cfg": _CFGS["vgg16"]} | kwargs), num_classes=num_classes, in_chans=in_chans)
 
 
 @register_model(family="vgg", paper=_PAPER, recipe=_RECIPE)
 def vgg19_bn(*, num_classes: int = 10, in_chans: int = 3, **kwargs: object) -> VGG:
     """VGG-19 with BN (16 convs)."""
-    return VGG(_CFGS["vgg19"], num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return VGG(**({"cfg": _CFGS["vgg19"]} | kwargs), num_classes=num_classes, in_chans=in_chans)

@@ -18,7 +18,8 @@ def wide_resnet(depth: int, widen_factor: int, **kwargs: object) -> PreActResNet
         raise ValueError(f"wide ResNet depth must be 6n+4, got {depth}")
     n = (depth - 4) // 6
     widths = (16 * widen_factor, 32 * widen_factor, 64 * widen_factor)
-    return PreActResNet((n, n, n), widths, stem_width=16, **kwargs)
+    arch = {"layers": (n, n, n), "widths": widths, "stem_width": 16}  # defaults: the caller's kwargs win
+    return PreActResNet(**(arch | kwargs))
 
 
 @register_model(family="wide_resnet", paper=_PAPER, recipe=_RECIPE)
