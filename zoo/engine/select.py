@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .._factory import create
 from ..data import Split
-from ..errors import ConfigError, UnknownModelError
+from ..errors import ConfigError, ModelKwargsError, UnknownModelError
 from .config import TrainConfig
 from .device import autocast
 from .distributed import DistContext
@@ -115,6 +115,8 @@ def build_selector(
             proxy = create(cfg.select_proxy, num_classes=len(train.classes), **cfg.select_proxy_kwargs)
     except UnknownModelError as exc:
         raise ConfigError(f"select_proxy: {exc}") from None
+    except ModelKwargsError as exc:  # the default kwargs fit airbench94_net: another proxy needs its own, or '{}'
+        raise ConfigError(f"select_proxy_kwargs {cfg.select_proxy_kwargs}: {exc}") from None
     data_init = cfg.data_init if callable(getattr(proxy, "init_from_data", None)) else 0
     proxy_cfg = dataclasses.replace(
         cfg,
