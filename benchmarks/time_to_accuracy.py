@@ -41,7 +41,7 @@ from zoo.data.augment import resize_size
 from zoo.engine import RECIPES, Trainer, build_config, configure_process
 from zoo.engine.config import resumed_config
 from zoo.engine.optim import build_optimizer
-from zoo.engine.select import kept_count
+from zoo.engine.select import kept_count, proxy_kwargs
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def training_flops(config: dict[str, Any], steps: int, full_size: int = 32) -> f
     model = create(cfg.model, **cfg.model_kwargs)
     flops = _flops(model, cfg, sizes, [per_epoch * kept] * cfg.epochs, [per_epoch] * cfg.epochs)
     if cfg.select_fraction < 1:
-        proxy = create(cfg.select_proxy, **cfg.select_proxy_kwargs)
+        proxy = create(cfg.select_proxy, **proxy_kwargs(cfg))
         ranked = sum(forward_flops_per_image(proxy, size) for size in sizes) * per_epoch * cfg.batch_size
         trained = [
             len(range(-e * per_epoch % cfg.select_every, per_epoch, cfg.select_every)) for e in range(cfg.epochs)

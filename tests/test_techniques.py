@@ -255,8 +255,11 @@ def test_batch_selection_trains_on_what_the_proxy_finds_hardest(cifar10_dir, tmp
     assert not all(torch.equal(a, b) for a, b in zip(before.parameters(), selector.proxy.parameters()))
     with pytest.raises(ConfigError, match="select_proxy: .*nope"):
         Trainer(tiny_cfg(cifar10_dir, tmp_path, **{**overrides, "select_proxy": "nope"}))
+    widths = {"select_proxy_kwargs": {"widths": [32, 64, 64]}}  # airbench94_net's, which vgg11_bn does not take
     with pytest.raises(ConfigError, match=r"select_proxy_kwargs \{'widths': \[32, 64, 64\]\}: vgg11_bn does not take"):
-        Trainer(tiny_cfg(cifar10_dir, tmp_path, **{**overrides, "select_proxy": "vgg11_bn"}))
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, **{**overrides, "select_proxy": "vgg11_bn", **widths}))
+    other = Trainer(tiny_cfg(cifar10_dir, tmp_path, **{**overrides, "select_proxy": "resnet20"}))  # its own widths
+    assert sum(p.numel() for p in other.selector.proxy.parameters()) == zoo.model_info("resnet20").params
 
 
 def test_batch_selection_trains_and_resumes_bitwise(cifar10_dir, tmp_path, capsys):

@@ -146,9 +146,10 @@ class TrainConfig:
         open_low=True,
     )
     select_proxy: str = knob("airbench94_net", "the proxy model that ranks the batch (registered name)", group="data")
-    select_proxy_kwargs: dict[str, Any] = knob(
-        {"widths": [32, 64, 64]},
-        "the proxy's builder kwargs as JSON (the default is airbench96's proxy; give '{}' with another model)",
+    select_proxy_kwargs: dict[str, Any] | None = knob(
+        None,
+        "the proxy's builder kwargs as JSON (default: airbench96's proxy, widths 32/64/64, for airbench94_net; "
+        "the builder's own defaults for another model)",
         group="data",
         metavar="JSON",
     )

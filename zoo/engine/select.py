@@ -27,7 +27,18 @@ from .distributed import DistContext
 from .optim import build_optimizer, lr_factor
 from .setup import RunRNG, prepare_model
 
-__all__ = ["ProxySelector", "build_selector", "kept_count"]
+__all__ = ["ProxySelector", "build_selector", "kept_count", "proxy_kwargs"]
+
+# airbench96's proxy: airbench94_net at a quarter of its width in the last two stages.
+AIRBENCH96_PROXY = {"widths": [32, 64, 64]}
+
+
+def proxy_kwargs(cfg: TrainConfig) -> dict[str, Any]:
+    """The proxy's builder kwargs: ``cfg.select_proxy_kwargs`` if given, else airbench96's proxy for airbench94_net
+    and the builder's own defaults for any other model."""
+    if cfg.select_proxy_kwargs is not None:
+        return cfg.select_proxy_kwargs
+    return dict(AIRBENCH96_PROXY) if cfg.select_proxy == "airbench94_net" else {}
 
 
 def kept_count(batch: int, fraction: float) -> int:
@@ -103,7 +114,7 @@ def build_selector(
     dist: DistContext,
 ) -> ProxySelector | None:
     """The run's selector (None when ``cfg.select_fraction`` is 1). The proxy is ``create(cfg.select_proxy,
-    **cfg.select_proxy_kwargs)``, prepared as the trained model is (same input normalisation, precision policy,
+    **proxy_kwargs(cfg))``, prepared as the trained model is (same input normalisation, precision policy,
     frozen norm scales, ``init_from_data`` if it has one), with its initial weights drawn from a stream of its own:
     the trained model starts the same with or without selection."""
     if cfg.select_fraction == 1:
@@ -112,10 +123,10 @@ def build_selector(
         raise ConfigError("select_fraction < 1 is not supported under torchrun (each rank would train its own proxy)")
     try:
         with RunRNG(cfg.seed + 1, device).fork():
-            proxy = create(cfg.select_proxy, num_classes=len(train.classes), **cfg.select_proxy_kwargs)
+            proxy = create(cfg.select_proxy, num_classes=len(train.classes), **proxy_kwargs(cfg))
     except UnknownModelError as exc:
         raise ConfigError(f"select_proxy: {exc}") from None
-    except ModelKwargsError as exc:  # the default kwargs fit airbench94_net: another proxy needs its own, or '{}'
+    except ModelKwargsError as exc:
         raise ConfigError(f"select_proxy_kwargs {cfg.select_proxy_kwargs}: {exc}") from None
     data_init = cfg.data_init if callable(getattr(proxy, "init_from_data", None)) else 0
     proxy_cfg = dataclasses.replace(
