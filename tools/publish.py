@@ -88,7 +88,8 @@ def _machine(machine: dict[str, Any], precision: str = "", fp32_convs: int = 0) 
     amp = f"{precision} autocast, " if precision else ""
     if fp32_convs:
         amp = f"{precision} autocast ({fp32_convs} strided depthwise convs in fp32), "
-    where = f"{machine.get('cpu')}, {machine.get('threads')} threads, {machine.get('device')}{gpu}"
+    threads = machine.get("threads")
+    where = f"{machine.get('cpu')}, {threads} thread{'' if threads == 1 else 's'}, {machine.get('device')}{gpu}"
     return f"{where}, {amp}torch {machine.get('torch')}"
 
 
