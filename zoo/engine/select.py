@@ -29,7 +29,7 @@ from .setup import RunRNG, prepare_model
 
 __all__ = ["ProxySelector", "build_selector", "kept_count", "proxy_kwargs"]
 
-# airbench96's proxy: airbench94_net at a quarter of its width in the last two stages.
+# airbench96's proxy: airbench94_net at half its width in the first stage and a quarter in the other two.
 AIRBENCH96_PROXY = {"widths": [32, 64, 64]}
 
 
