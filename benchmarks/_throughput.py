@@ -73,8 +73,8 @@ def training_step(
     Returns the step (call it to train) and the device. ``model`` is moved there and trained in place: pass a
     fresh one. ``precision_policy=False`` leaves out `apply_training_precision_policy`. With a ``teacher`` (a
     `Teacher` on that device) each step adds the engine's distillation term (weight 0.5, T 4). ``compile``
-    names a ``torch.compile`` backend ("inductor" is what ``--compile`` uses) to wrap the model in: the first
-    call compiles.
+    names a ``torch.compile`` backend ("inductor" is what ``--compile`` uses) to wrap the model (and the teacher,
+    as the engine does) in: the first call compiles.
     """
     dev = resolve_device(device)
     amp = resolve_precision(precision, dev)
@@ -83,6 +83,7 @@ def training_step(
         apply_training_precision_policy(model, dev, amp)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum, nesterov=True)
     forward = torch.compile(model, backend=compile) if compile else model
+    teacher_forward = torch.compile(teacher, backend=compile) if compile and teacher is not None else teacher
     x = torch.randn(batch_size, 3, 32, 32, device=dev).to(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (batch_size,), device=dev)
 
@@ -91,7 +92,7 @@ def training_step(
             logits = forward(x).float()
             loss = nn.functional.cross_entropy(logits, y)
             if teacher is not None:
-                loss = 0.5 * loss + 0.5 * distillation_loss(logits, teacher(x), 4.0)
+                loss = 0.5 * loss + 0.5 * distillation_loss(logits, teacher_forward(x), 4.0)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -111,6 +112,7 @@ def bare_loop_images_per_s(
     precision: str = "auto",
     precision_policy: bool = True,
     teacher: nn.Module | None = None,
+    compile: str | None = None,
 ) -> float:
     """images/s of `training_step` calls: at least ``steps`` of them and at least ``seconds``, after ``warmup``.
 
@@ -124,6 +126,7 @@ def bare_loop_images_per_s(
         precision=precision,
         precision_policy=precision_policy,
         teacher=teacher,
+        compile=compile,
     )
     times = time_calls(step, dev, steps, warmup, seconds)
     return len(times) * batch_size / sum(times)

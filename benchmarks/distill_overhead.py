@@ -7,6 +7,7 @@ interleaved rounds so both see the same machine state. Random inputs: data loadi
 left out.
 
     python benchmarks/distill_overhead.py [--student resnet20] [--teacher resnet56.cifar10] [--batch-size 128]
+                                          [--compile]    # both compiled, as ``zoo.train --compile`` does
 
 Run it with nothing else on the cores.
 """
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=6, help="timed steps per variant and round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="auto")
+    p.add_argument("--compile", action="store_true", help="torch.compile student and teacher, as --compile does")
     args = p.parse_args(argv)
 
     dev = resolve_device(args.device)
@@ -51,12 +53,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, with_teacher in variants.items():
             torch.manual_seed(0)
             speed = bare_loop_images_per_s(
-                zoo.create(args.student), args.batch_size, steps=args.steps, device=args.device, teacher=with_teacher
+                zoo.create(args.student),
+                args.batch_size,
+                steps=args.steps,
+                device=args.device,
+                teacher=with_teacher,
+                compile="inductor" if args.compile else None,
             )
             speeds[name].append(speed)
 
     precision = precision_name(resolve_precision("auto", dev))
-    print(f"{args.student}, batch {args.batch_size}, {dev}, {precision}, {torch.get_num_threads()} threads")
+    mode = "compiled" if args.compile else "eager"
+    print(f"{args.student}, batch {args.batch_size}, {dev}, {precision}, {torch.get_num_threads()} threads, {mode}")
     print(f"median of {args.rounds} rounds of {args.steps} steps\n")
     print("| step | img/s | time / student alone |")
     print("| --- | --- | --- |")

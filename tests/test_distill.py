@@ -108,6 +108,21 @@ def test_resume_with_a_teacher_is_exact_and_refuses_other_teacher_weights(cifar1
     assert all(torch.equal(ref[k], v) for k, v in snapshot(resumed).items())
 
 
+def test_compile_compiles_the_teacher_too(cifar10_dir, tmp_path, teacher_file, monkeypatch):
+    compiled, calls = [], []
+
+    def fake_compile(module, **_):  # records what --compile wraps and each call through the wrapper
+        compiled.append(module)
+        return lambda x: calls.append(module) or module(x)
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, teacher=str(teacher_file), compile=True))
+    assert compiled == [trainer.model, trainer.teacher]
+    trainer.train_mode(0)
+    trainer.train_step(*trainer.batch(torch.arange(16), 0, 0))
+    assert calls == [trainer.model, trainer.teacher]  # one step ran both through what torch.compile returned
+
+
 def test_cli_teacher_flags(cifar10_dir, tmp_path, teacher_file, capsys):
     argv = ["modern_gap_cnn", "--data-dir", str(cifar10_dir), "--no-download", "--out", str(tmp_path), "--name", "kd"]
     tiny = ["--epochs", "1", "--batch-size", "16", "--no-progress", "--eval-batch-size", "16"]

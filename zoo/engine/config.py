@@ -305,7 +305,7 @@ class TrainConfig:
         resume=True,
     )
     channels_last: bool = knob(True, "NHWC memory format", group="machine")
-    compile: bool = knob(False, "torch.compile the model", group="machine", resume=True)
+    compile: bool = knob(False, "torch.compile the model (and the teacher)", group="machine", resume=True)
     threads: int | None = knob(None, "torch CPU threads (default: torch's choice)", group="machine", low=1, resume=True)
     seed: int = knob(0, "seed of every random draw", group="machine", low=0)
     # output
