@@ -134,3 +134,21 @@ def test_cli_teacher_flags(cifar10_dir, tmp_path, teacher_file, capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "knowledge distillation" in capsys.readouterr().out
+
+
+def test_a_teacher_that_trained_on_the_held_out_images_is_named(cifar10_dir, tmp_path, teacher_file, capsys):
+    Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="t", epochs=1, val_split=16, seed=3)).fit()
+    own_split = str(tmp_path / "t" / "last.safetensors")  # its header records val_split 16, seed 3
+    saw = {}
+    for name, teacher, seed in [("same", own_split, 3), ("other", own_split, 4), ("unknown", str(teacher_file), 3)]:
+        cfg = tiny_cfg(cifar10_dir, tmp_path, run_name=name, epochs=1, val_split=16, seed=seed, teacher=teacher)
+        saw[name] = Trainer(cfg).teacher_saw_val
+    held = set(zoo.data.held_out_indices(64, 16, 3).tolist())
+    assert saw["same"] == 0 and saw["unknown"] is None  # a teacher file without a run's record says nothing
+    assert saw["other"] == len(set(zoo.data.held_out_indices(64, 16, 4).tolist()) - held) > 0
+    capsys.readouterr()
+    summary = Trainer(
+        tiny_cfg(cifar10_dir, tmp_path, run_name="leak", epochs=1, val_split=16, seed=4, teacher=own_split)
+    ).fit()
+    assert summary["teacher_saw_val"] == saw["other"]
+    assert f"the teacher trained on {saw['other']} of the 16 images this run holds out" in capsys.readouterr().out

@@ -93,8 +93,8 @@ def _configure(
     fused: bool = False,
 ) -> nn.Module:
     """Set ``model.pretrained_cfg`` (= ``default_cfg``, timm's keys only, so ``timm.models.PretrainedCfg(**cfg)``
-    and timm's data helpers take it) and ``model.zoo_cfg`` (builder kwargs, metrics, hash), from the registry
-    entry and the weights' manifest entry or file header."""
+    and timm's data helpers take it) and ``model.zoo_cfg`` (builder kwargs, metrics, hash, the training split),
+    from the registry entry and the weights' manifest entry or file header."""
     header = header or {}
     num_classes = getattr(model, "num_classes", info.num_classes)
     in_chans = getattr(model, "in_chans", info.input_size[0])
@@ -124,12 +124,14 @@ def _configure(
         "paper_name": info.paper or None,
     }
     metrics = dict(spec.metrics) if spec is not None else dict(header.get("metrics") or {})
+    run = header.get("config")  # the TrainConfig of the run that wrote the weights, when zoo.train did
     model.zoo_cfg = {
         "model_kwargs": dict(kwargs),
         "recipe": dict(info.recipe),
         "metrics": metrics,
         "sha256": sha256,
         "fused": fused,
+        "trained_on": {k: run.get(k) for k in ("dataset", "val_split", "seed")} if isinstance(run, dict) else None,
     }
     return model
 

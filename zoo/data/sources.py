@@ -21,7 +21,7 @@ from ..errors import DataError
 from .cifar import CIFAR_DATASETS, Split, load_cifar
 from .folder import load_folder_splits
 
-__all__ = ["DataSource", "as_split", "carve", "load_splits"]
+__all__ = ["DataSource", "as_split", "carve", "held_out_indices", "load_splits"]
 
 DataSource = str | os.PathLike[str] | tuple[torch.Tensor, torch.Tensor] | torch.utils.data.Dataset
 _EXPECTED = (
@@ -154,6 +154,11 @@ def load_splits(
     return as_split(data, "train data", progress=progress), None
 
 
+def held_out_indices(n: int, val_split: int, seed: int) -> torch.Tensor:
+    """The sorted indices of the ``val_split`` of ``n`` training images that ``--val-split``/``--seed`` hold out."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:val_split].sort().values
+
+
 def carve(
     train: Split,
     test: Split | None,
@@ -170,9 +175,10 @@ def carve(
             raise DataError(
                 f"val_split must be between 1 and {len(train) - 1} (the training images - 1), got {val_split}"
             )
-        order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
-        val_idx, train_idx = order[:val_split].sort().values, order[val_split:].sort().values
-        val, train = train.subset(val_idx), train.subset(train_idx)
+        val_idx = held_out_indices(len(train), val_split, seed)
+        keep = torch.ones(len(train), dtype=torch.bool)
+        keep[val_idx] = False
+        val, train = train.subset(val_idx), train.subset(keep.nonzero().squeeze(1))
     if limit_train:
         train = train.subset(slice(limit_train))
     if limit_test and test is not None:

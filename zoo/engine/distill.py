@@ -8,12 +8,14 @@ augmented batch, re-normalised to its own mean/std when they differ, in eval mod
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .._factory import resolve_model
+from ..data import held_out_indices
 from ..errors import ConfigError, UnknownModelError, WeightsError
 from ..fuse import fuse_bn
 
@@ -45,6 +47,7 @@ class Teacher(nn.Module):
         super().__init__()
         self.model = fuse_bn(copy.deepcopy(model).eval()).requires_grad_(False)
         self.sha256 = sha256
+        self.trained_on: dict[str, Any] | None = (getattr(model, "zoo_cfg", None) or {}).get("trained_on")
         cfg = getattr(model, "pretrained_cfg", None) or {}
 
         def column(values: object) -> torch.Tensor:
@@ -60,6 +63,18 @@ class Teacher(nn.Module):
 
     def train(self, mode: bool = True) -> Teacher:
         return super().train(False)  # always eval: BatchNorm uses its running statistics, folded in
+
+    def saw_held_out(self, *, dataset: str, n_train: int, val_split: int, seed: int) -> int | None:
+        """How many of the images a run holds out (``val_split`` of ``n_train`` in ``dataset``, drawn by ``seed``)
+        the teacher trained on, by its weights' record of their run; None when they do not say, or name other data.
+        A student that imitates a teacher which fit those images scores too well on them."""
+        if not self.trained_on or self.trained_on.get("dataset") != dataset:
+            return None
+        held = held_out_indices(n_train, val_split, seed)
+        if not self.trained_on.get("val_split"):
+            return len(held)
+        its_held = held_out_indices(n_train, self.trained_on["val_split"], self.trained_on.get("seed") or 0)
+        return int((~torch.isin(held, its_held)).sum())
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

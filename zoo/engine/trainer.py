@@ -129,6 +129,17 @@ class Trainer:
             if cfg.teacher
             else None
         )
+        named_data = data is None and not cfg.limit_train  # the held-out draw is then known: see saw_held_out
+        self.teacher_saw_val = (
+            self.teacher.saw_held_out(
+                dataset=cfg.dataset,
+                n_train=len(self.train_split) + len(self.val_split),
+                val_split=cfg.val_split,
+                seed=cfg.seed,
+            )
+            if self.teacher is not None and self.val_split is not None and named_data
+            else None
+        )
         self.selector = build_selector(
             cfg,
             self.train_split,
@@ -345,6 +356,8 @@ class Trainer:
             summary["val_top1"] = self.history[-1]["eval_acc"]
             if self.cfg.tta:  # what a TTA recipe is chosen on, without looking at the test split
                 summary.update(val_top1_tta=self.evaluate(self.val_split, tta=int(self.cfg.tta))["top1"])
+            if self.teacher_saw_val is not None:
+                summary["teacher_saw_val"] = self.teacher_saw_val
         if self.test_split is not None:
             test = self.evaluate(self.test_split, tta=int(self.cfg.tta))  # by_tta[0]: the same passes, no TTA
             plain = test["by_tta"][0]
@@ -498,6 +511,12 @@ class Trainer:
         if self.teacher is not None:
             parts.append(f"teacher {cfg.teacher} (weight {cfg.distill_weight}, T {cfg.distill_temperature})")
         self.log(" | ".join([*parts, f"run {self.run.path}"]))
+        if self.teacher_saw_val:
+            self.log(
+                f"zoo.train: warning: the teacher trained on {self.teacher_saw_val} of the {len(eval_split)} images "
+                "this run holds out, so its val numbers flatter distillation (the student imitates a fit of them); "
+                f"a teacher trained with --val-split {cfg.val_split} --seed {cfg.seed} holds out the same images"
+            )
         if not self.registered:
             self.log("zoo.train: the model is not from the registry, so its weight files are weights-only")
         if changed := self.run.changes(self.session):
