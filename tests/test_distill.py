@@ -152,3 +152,22 @@ def test_a_teacher_that_trained_on_the_held_out_images_is_named(cifar10_dir, tmp
     ).fit()
     assert summary["teacher_saw_val"] == saw["other"]
     assert f"the teacher trained on {saw['other']} of the 16 images this run holds out" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        (
+            {"dataset": "cifar10", "val_split": 5000, "seed": 2, "epochs": 9},
+            {"dataset": "cifar10", "val_split": 5000, "seed": 2},
+        ),
+        ({"dataset": "cifar10", "val_split": "5000", "seed": 2}, None),  # a malformed record counts as none
+        ({"dataset": "cifar10", "val_split": -1, "seed": 2}, None),
+        ({"dataset": "cifar10", "val_split": True, "seed": 2}, None),
+        ("not a dict", None),
+    ],
+)
+def test_weights_record_what_their_run_held_out(tmp_path, config, expected):
+    path = tmp_path / "w.safetensors"
+    zoo.save_weights(zoo.create("modern_gap_cnn"), path, config=config)
+    assert zoo.load(path).zoo_cfg["trained_on"] == expected

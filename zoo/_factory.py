@@ -124,16 +124,25 @@ def _configure(
         "paper_name": info.paper or None,
     }
     metrics = dict(spec.metrics) if spec is not None else dict(header.get("metrics") or {})
-    run = header.get("config")  # the TrainConfig of the run that wrote the weights, when zoo.train did
     model.zoo_cfg = {
         "model_kwargs": dict(kwargs),
         "recipe": dict(info.recipe),
         "metrics": metrics,
         "sha256": sha256,
         "fused": fused,
-        "trained_on": {k: run.get(k) for k in ("dataset", "val_split", "seed")} if isinstance(run, dict) else None,
+        "trained_on": _trained_on(header.get("config")),
     }
     return model
+
+
+def _trained_on(run: Any) -> dict[str, Any] | None:
+    """Data set, ``val_split`` and seed of the zoo.train run that wrote a weight file (its header's ``config``), or
+    None where the header has no such record or a malformed one."""
+    record = {k: run.get(k) for k in ("dataset", "val_split", "seed")} if isinstance(run, dict) else {}
+    valid = isinstance(record.get("dataset"), str) and all(
+        type(record.get(k)) is int and record[k] >= 0 for k in ("val_split", "seed")
+    )
+    return record if valid else None
 
 
 def _build(info: ModelInfo, kwargs: dict[str, Any], device: str | None = None) -> nn.Module:

@@ -73,7 +73,7 @@ class Teacher(nn.Module):
         held = held_out_indices(n_train, val_split, seed)
         if not self.trained_on.get("val_split"):
             return len(held)
-        its_held = held_out_indices(n_train, self.trained_on["val_split"], self.trained_on.get("seed") or 0)
+        its_held = held_out_indices(n_train, self.trained_on["val_split"], self.trained_on["seed"])
         return int((~torch.isin(held, its_held)).sum())
 
     @torch.no_grad()
