@@ -143,9 +143,9 @@ def test_a_teacher_that_trained_on_the_held_out_images_is_named(cifar10_dir, tmp
     for name, teacher, seed in [("same", own_split, 3), ("other", own_split, 4), ("unknown", str(teacher_file), 3)]:
         cfg = tiny_cfg(cifar10_dir, tmp_path, run_name=name, epochs=1, val_split=16, seed=seed, teacher=teacher)
         saw[name] = Trainer(cfg).teacher_saw_val
-    held = set(zoo.data.held_out_indices(64, 16, 3).tolist())
+    held = set(zoo.data.held_out_indices(64, 16, 3)[0].tolist())
     assert saw["same"] == 0 and saw["unknown"] is None  # a teacher file without a run's record says nothing
-    assert saw["other"] == len(set(zoo.data.held_out_indices(64, 16, 4).tolist()) - held) > 0
+    assert saw["other"] == len(set(zoo.data.held_out_indices(64, 16, 4)[0].tolist()) - held) > 0
     capsys.readouterr()
     summary = Trainer(
         tiny_cfg(cifar10_dir, tmp_path, run_name="leak", epochs=1, val_split=16, seed=4, teacher=own_split)

@@ -154,9 +154,11 @@ def load_splits(
     return as_split(data, "train data", progress=progress), None
 
 
-def held_out_indices(n: int, val_split: int, seed: int) -> torch.Tensor:
-    """The sorted indices of the ``val_split`` of ``n`` training images that ``--val-split``/``--seed`` hold out."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:val_split].sort().values
+def held_out_indices(n: int, val_split: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(held, kept)``: the sorted indices of the ``val_split`` of ``n`` training images that ``--val-split`` and
+    ``--seed`` hold out, and of the rest."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:val_split].sort().values, order[val_split:].sort().values
 
 
 def carve(
@@ -175,10 +177,8 @@ def carve(
             raise DataError(
                 f"val_split must be between 1 and {len(train) - 1} (the training images - 1), got {val_split}"
             )
-        val_idx = held_out_indices(len(train), val_split, seed)
-        keep = torch.ones(len(train), dtype=torch.bool)
-        keep[val_idx] = False
-        val, train = train.subset(val_idx), train.subset(keep.nonzero().squeeze(1))
+        val_idx, train_idx = held_out_indices(len(train), val_split, seed)
+        val, train = train.subset(val_idx), train.subset(train_idx)
     if limit_train:
         train = train.subset(slice(limit_train))
     if limit_test and test is not None:

@@ -70,10 +70,10 @@ class Teacher(nn.Module):
         A student that imitates a teacher which fit those images scores too well on them."""
         if not self.trained_on or self.trained_on.get("dataset") != dataset:
             return None
-        held = held_out_indices(n_train, val_split, seed)
-        if not self.trained_on.get("val_split"):
+        held, _ = held_out_indices(n_train, val_split, seed)
+        if self.trained_on["val_split"] == 0:
             return len(held)
-        its_held = held_out_indices(n_train, self.trained_on["val_split"], self.trained_on["seed"])
+        its_held, _ = held_out_indices(n_train, self.trained_on["val_split"], self.trained_on["seed"])
         return int((~torch.isin(held, its_held)).sum())
 
     @torch.no_grad()
