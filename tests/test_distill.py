@@ -154,13 +154,29 @@ def test_a_teacher_that_trained_on_the_held_out_images_is_named(cifar10_dir, tmp
     assert f"the teacher trained on {saw['other']} of the 16 images this run holds out" in capsys.readouterr().out
 
 
+def test_the_count_follows_limit_train_on_both_sides(cifar10_dir, tmp_path):
+    # a teacher trained on the first 8 of its kept images; a student with --limit-train holds out what it would without
+    Trainer(
+        tiny_cfg(cifar10_dir, tmp_path, run_name="t", epochs=1, batch_size=8, val_split=16, seed=3, limit_train=8)
+    ).fit()
+    teacher = str(tmp_path / "t" / "last.safetensors")
+    saw = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="s", val_split=16, seed=4, limit_train=16, teacher=teacher))
+    kept, held = zoo.data.held_out_indices(64, 16, 3)[1], set(zoo.data.held_out_indices(64, 16, 4)[0].tolist())
+    assert saw.teacher_saw_val == len(set(kept[:8].tolist()) & held) < len(set(kept.tolist()) & held)  # 1 < 9
+
+
 @pytest.mark.parametrize(
     "config, expected",
     [
         (
-            {"dataset": "cifar10", "val_split": 5000, "seed": 2, "epochs": 9},
-            {"dataset": "cifar10", "val_split": 5000, "seed": 2},
+            {"dataset": "cifar10", "val_split": 5000, "seed": 2, "epochs": 9, "limit_train": None},
+            {"dataset": "cifar10", "val_split": 5000, "seed": 2, "limit_train": None},
         ),
+        (
+            {"dataset": "cifar10", "val_split": 0, "seed": 2},
+            {"dataset": "cifar10", "val_split": 0, "seed": 2, "limit_train": None},
+        ),
+        ({"dataset": "cifar10", "val_split": 0, "seed": 2, "limit_train": 0}, None),
         ({"dataset": "cifar10", "val_split": "5000", "seed": 2}, None),  # a malformed record counts as none
         ({"dataset": "cifar10", "val_split": -1, "seed": 2}, None),
         ({"dataset": "cifar10", "val_split": True, "seed": 2}, None),

@@ -136,11 +136,13 @@ def _configure(
 
 
 def _trained_on(run: Any) -> dict[str, Any] | None:
-    """Data set, ``val_split`` and seed of the zoo.train run that wrote a weight file (its header's ``config``), or
-    None where the header has no such record or a malformed one."""
-    record = {k: run.get(k) for k in ("dataset", "val_split", "seed")} if isinstance(run, dict) else {}
-    valid = isinstance(record.get("dataset"), str) and all(
-        type(record.get(k)) is int and record[k] >= 0 for k in ("val_split", "seed")
+    """Data set, ``val_split``, seed and ``limit_train`` of the zoo.train run that wrote a weight file (its header's
+    ``config``), or None where the header has no such record or a malformed one."""
+    record = {k: run.get(k) for k in ("dataset", "val_split", "seed", "limit_train")} if isinstance(run, dict) else {}
+    valid = (
+        isinstance(record.get("dataset"), str)
+        and all(type(record.get(k)) is int and record[k] >= 0 for k in ("val_split", "seed"))
+        and (record["limit_train"] is None or (type(record["limit_train"]) is int and record["limit_train"] > 0))
     )
     return record if valid else None
 

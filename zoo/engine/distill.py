@@ -71,10 +71,11 @@ class Teacher(nn.Module):
         if not self.trained_on or self.trained_on.get("dataset") != dataset:
             return None
         held, _ = held_out_indices(n_train, val_split, seed)
-        if self.trained_on["val_split"] == 0:
-            return len(held)
-        its_held, _ = held_out_indices(n_train, self.trained_on["val_split"], self.trained_on["seed"])
-        return int((~torch.isin(held, its_held)).sum())
+        its = self.trained_on  # it trained on the first limit_train (all if None) of what its own split kept
+        kept = (
+            held_out_indices(n_train, its["val_split"], its["seed"])[1] if its["val_split"] else torch.arange(n_train)
+        )
+        return int(torch.isin(held, kept[: its.get("limit_train")]).sum())
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:

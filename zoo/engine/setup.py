@@ -53,11 +53,13 @@ class RunRNG:
 
 def prepare_data(
     cfg: TrainConfig, data: Any, *, world_size: int = 1, progress: bool = True
-) -> tuple[Split, Split | None, Split | None]:
-    """``(train, val, test)`` for ``cfg`` from ``data`` (None: ``cfg.dataset``); checks the batch size fits."""
+) -> tuple[Split, Split | None, Split | None, int]:
+    """``(train, val, test, n)`` for ``cfg`` from ``data`` (None: ``cfg.dataset``), ``n`` the training images before
+    the validation split and ``--limit-train`` took theirs; checks the batch size fits."""
     train, test = load_splits(
         data, dataset=cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, progress=progress
     )
+    n_train = len(train)
     train, val, test = carve(
         train, test, val_split=cfg.val_split, seed=cfg.seed, limit_train=cfg.limit_train, limit_test=cfg.limit_test
     )
@@ -65,7 +67,7 @@ def prepare_data(
         raise ConfigError(f"batch size {cfg.batch_size} is larger than the {len(train)} training images")
     if cfg.batch_size % world_size:
         raise ConfigError(f"batch_size is the global batch: {cfg.batch_size} must divide by {world_size} processes")
-    return train, val, test
+    return train, val, test, n_train
 
 
 @dataclass

@@ -105,7 +105,7 @@ class Trainer:
         self.precision = str(self.amp_dtype or torch.float32).replace("torch.", "")  # e.g. "bfloat16"
         main = self.dist.is_main
         progress = cfg.progress and main
-        self.train_split, self.val_split, self.test_split = prepare_data(
+        self.train_split, self.val_split, self.test_split, n_train = prepare_data(
             cfg, data, world_size=self.dist.world_size, progress=progress
         )
         self.classes, self.steps_per_epoch = self.train_split.classes, len(self.train_split) // cfg.batch_size
@@ -129,15 +129,9 @@ class Trainer:
             if cfg.teacher
             else None
         )
-        named_data = data is None and not cfg.limit_train  # the held-out draw is then known: see saw_held_out
-        self.teacher_saw_val = (
-            self.teacher.saw_held_out(
-                dataset=cfg.dataset,
-                n_train=len(self.train_split) + len(self.val_split),
-                val_split=cfg.val_split,
-                seed=cfg.seed,
-            )
-            if self.teacher is not None and self.val_split is not None and named_data
+        self.teacher_saw_val = (  # data given from Python has no name to compare with the teacher's record
+            self.teacher.saw_held_out(dataset=cfg.dataset, n_train=n_train, val_split=cfg.val_split, seed=cfg.seed)
+            if self.teacher is not None and self.val_split is not None and data is None
             else None
         )
         self.selector = build_selector(
