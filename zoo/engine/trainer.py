@@ -62,7 +62,7 @@ def fit(
     """Train ``model`` (a registered name or any ``nn.Module``) on ``data`` (None: ``overrides["dataset"]``,
     CIFAR-10 by default; a data set name, a folder, ``(images, labels)`` tensors, a map-style Dataset, or a dict
     with ``train`` and ``test``/``val``) with ``recipe`` and any `TrainConfig` field as a keyword. Returns the
-    summary: ``status``, ``run_dir``, test and validation accuracy."""
+    summary: ``status``, ``run_dir``, validation accuracy, and test accuracy where `TrainConfig.final_test` asks."""
     cfg = build_config(model if isinstance(model, str) else type(model).__name__, recipe=recipe, overrides=overrides)
     module = None if isinstance(model, str) else model
     return Trainer(cfg, model=module, data=data, callbacks=callbacks, recipe=recipe).fit()
@@ -266,7 +266,7 @@ class Trainer:
         return self.step_in_epoch == self.steps_per_epoch
 
     def fit(self) -> dict[str, Any]:
-        """Train to ``cfg.epochs`` (from wherever the run is), evaluate on the test split, write weights."""
+        """Train to ``cfg.epochs`` (from wherever the run is), evaluate (see ``final_test``), write weights."""
         cfg = self.cfg
         eval_name = "val" if self.val_split is not None else "test"
         eval_split = self.val_split if self.val_split is not None else self.test_split
