@@ -1,6 +1,7 @@
 """Knowledge distillation: the loss, the frozen teacher, and the engine's ``--teacher`` end to end."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
@@ -146,6 +147,10 @@ def test_a_teacher_that_trained_on_the_held_out_images_is_named(cifar10_dir, tmp
     held = set(zoo.data.held_out_indices(64, 16, 3)[0].tolist())
     assert saw["same"] == 0 and saw["unknown"] is None  # a teacher file without a run's record says nothing
     assert saw["other"] == len(set(zoo.data.held_out_indices(64, 16, 4)[0].tolist()) - held) > 0
+    cfg = tiny_cfg(cifar10_dir, tmp_path, run_name="py", epochs=1, val_split=16, seed=4, teacher=own_split)
+    assert Trainer(cfg, data="cifar10").teacher_saw_val == saw["other"]  # named from Python: the same count
+    tensors = (torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), torch.arange(64) % 10)
+    assert Trainer(replace(cfg, run_name="py2"), data=tensors).teacher_saw_val is None  # no name to match
     capsys.readouterr()
     summary = Trainer(
         tiny_cfg(cifar10_dir, tmp_path, run_name="leak", epochs=1, val_split=16, seed=4, teacher=own_split)

@@ -129,9 +129,10 @@ class Trainer:
             if cfg.teacher
             else None
         )
-        self.teacher_saw_val = (  # data given from Python has no name to compare with the teacher's record
-            self.teacher.saw_held_out(dataset=cfg.dataset, n_train=n_train, val_split=cfg.val_split, seed=cfg.seed)
-            if self.teacher is not None and self.val_split is not None and data is None
+        named = cfg.dataset if data is None else str(data) if isinstance(data, str | os.PathLike) else None
+        self.teacher_saw_val = (  # tensors or a Dataset have no name to compare with the teacher's record
+            self.teacher.saw_held_out(dataset=named, n_train=n_train, val_split=cfg.val_split, seed=cfg.seed)
+            if self.teacher is not None and self.val_split is not None and named is not None
             else None
         )
         self.selector = build_selector(
