@@ -144,9 +144,9 @@ def test_a_teacher_that_trained_on_the_held_out_images_is_named(cifar10_dir, tmp
     for name, teacher, seed in [("same", own_split, 3), ("other", own_split, 4), ("unknown", str(teacher_file), 3)]:
         cfg = tiny_cfg(cifar10_dir, tmp_path, run_name=name, epochs=1, val_split=16, seed=seed, teacher=teacher)
         saw[name] = Trainer(cfg).teacher_saw_val
-    held = set(zoo.data.held_out_indices(64, 16, 3)[0].tolist())
+    held = set(zoo.data.split_indices(64, val_split=16, seed=3)[0].tolist())
     assert saw["same"] == 0 and saw["unknown"] is None  # a teacher file without a run's record says nothing
-    assert saw["other"] == len(set(zoo.data.held_out_indices(64, 16, 4)[0].tolist()) - held) > 0
+    assert saw["other"] == len(set(zoo.data.split_indices(64, val_split=16, seed=4)[0].tolist()) - held) > 0
     cfg = tiny_cfg(cifar10_dir, tmp_path, run_name="py", epochs=1, val_split=16, seed=4, teacher=own_split)
     assert Trainer(cfg, data="cifar10").teacher_saw_val == saw["other"]  # named from Python: the same count
     tensors = (torch.randint(0, 256, (64, 3, 32, 32), dtype=torch.uint8), torch.arange(64) % 10)
@@ -166,7 +166,8 @@ def test_the_count_follows_limit_train_on_both_sides(cifar10_dir, tmp_path):
     ).fit()
     teacher = str(tmp_path / "t" / "last.safetensors")
     saw = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="s", val_split=16, seed=4, limit_train=16, teacher=teacher))
-    kept, held = zoo.data.held_out_indices(64, 16, 3)[1], set(zoo.data.held_out_indices(64, 16, 4)[0].tolist())
+    kept = zoo.data.split_indices(64, val_split=16, seed=3)[1]
+    held = set(zoo.data.split_indices(64, val_split=16, seed=4)[0].tolist())
     assert saw.teacher_saw_val == len(set(kept[:8].tolist()) & held) < len(set(kept.tolist()) & held)  # 1 < 9
 
 

@@ -15,7 +15,7 @@ from .augment import (
 from .cifar import CIFAR_DATASETS, Split, default_data_dir, find_cifar, load_cifar
 from .constants import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from .folder import load_folder, load_folder_splits, read_image
-from .sources import as_split, carve, held_out_indices, load_splits
+from .sources import as_split, carve, load_splits, split_indices
 
 __all__ = [
     "AUGMENTATIONS",
@@ -35,7 +35,6 @@ __all__ = [
     "default_augmentations",
     "default_data_dir",
     "find_cifar",
-    "held_out_indices",
     "load_cifar",
     "load_folder",
     "load_folder_splits",
@@ -43,4 +42,5 @@ __all__ = [
     "normalize",
     "read_image",
     "register_augmentation",
+    "split_indices",
 ]

@@ -21,7 +21,7 @@ from ..errors import DataError
 from .cifar import CIFAR_DATASETS, Split, load_cifar
 from .folder import load_folder_splits
 
-__all__ = ["DataSource", "as_split", "carve", "held_out_indices", "load_splits"]
+__all__ = ["DataSource", "as_split", "carve", "load_splits", "split_indices"]
 
 DataSource = str | os.PathLike[str] | tuple[torch.Tensor, torch.Tensor] | torch.utils.data.Dataset
 _EXPECTED = (
@@ -154,11 +154,13 @@ def load_splits(
     return as_split(data, "train data", progress=progress), None
 
 
-def held_out_indices(n: int, val_split: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(held, kept)``: the sorted indices of the ``val_split`` of ``n`` training images that ``--val-split`` and
-    ``--seed`` hold out, and of the rest."""
+def split_indices(
+    n: int, *, val_split: int = 0, seed: int = 0, limit_train: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(held, trained)``: the sorted indices of the ``val_split`` of ``n`` training images that ``--val-split`` and
+    ``--seed`` hold out, and of those the run trains on (the first ``limit_train`` of the rest; all if None)."""
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return order[:val_split].sort().values, order[val_split:].sort().values
+    return order[:val_split].sort().values, order[val_split:].sort().values[:limit_train]
 
 
 def carve(
@@ -171,16 +173,12 @@ def carve(
     limit_test: int | None = None,
 ) -> tuple[Split, Split | None, Split | None]:
     """``(train, val, test)``: ``val_split`` images carved from ``train`` by a seeded permutation, then the limits."""
+    if val_split and not 0 < val_split < len(train):
+        raise DataError(f"val_split must be between 1 and {len(train) - 1} (the training images - 1), got {val_split}")
     val = None
-    if val_split:
-        if not 0 < val_split < len(train):
-            raise DataError(
-                f"val_split must be between 1 and {len(train) - 1} (the training images - 1), got {val_split}"
-            )
-        val_idx, train_idx = held_out_indices(len(train), val_split, seed)
-        val, train = train.subset(val_idx), train.subset(train_idx)
-    if limit_train:
-        train = train.subset(slice(limit_train))
+    if val_split or limit_train:
+        held, trained = split_indices(len(train), val_split=val_split, seed=seed, limit_train=limit_train)
+        val, train = train.subset(held) if val_split else None, train.subset(trained)
     if limit_test and test is not None:
         test = test.subset(slice(limit_test))
     return train, val, test

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .._factory import resolve_model
-from ..data import held_out_indices
+from ..data import split_indices
 from ..errors import ConfigError, UnknownModelError, WeightsError
 from ..fuse import fuse_bn
 
@@ -70,12 +70,10 @@ class Teacher(nn.Module):
         A student that imitates a teacher which fit those images scores too well on them."""
         if not self.trained_on or self.trained_on.get("dataset") != dataset:
             return None
-        held, _ = held_out_indices(n_train, val_split, seed)
-        its = self.trained_on  # it trained on the first limit_train (all if None) of what its own split kept
-        kept = (
-            held_out_indices(n_train, its["val_split"], its["seed"])[1] if its["val_split"] else torch.arange(n_train)
-        )
-        return int(torch.isin(held, kept[: its.get("limit_train")]).sum())
+        held, _ = split_indices(n_train, val_split=val_split, seed=seed)
+        its = self.trained_on
+        _, taught = split_indices(n_train, val_split=its["val_split"], seed=its["seed"], limit_train=its["limit_train"])
+        return int(torch.isin(held, taught).sum())
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
