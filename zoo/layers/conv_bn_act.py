@@ -10,6 +10,25 @@ from .create import LayerType, create_act, create_norm, get_norm_layer
 __all__ = ["ConvBNAct", "NormActConv"]
 
 
+def _conv(
+    in_chs: int,
+    out_chs: int,
+    kernel_size: int,
+    stride: int,
+    groups: int,
+    dilation: int,
+    padding: int | None,
+    bias: bool | None,
+    norm_layer: LayerType,
+) -> nn.Conv2d:
+    """The blocks' conv: "same" padding for odd kernels unless given, a bias only when ``norm_layer`` is None."""
+    if padding is None:
+        padding = (kernel_size - 1) // 2 * dilation
+    if bias is None:
+        bias = get_norm_layer(norm_layer) is None
+    return nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias)
+
+
 class ConvBNAct(nn.Module):
     """``conv -> bn -> act`` with children named ``conv``, ``bn``, ``act`` (stable weight keys).
 
@@ -33,13 +52,7 @@ class ConvBNAct(nn.Module):
         act_layer: LayerType = "relu",
     ) -> None:
         super().__init__()
-        if padding is None:
-            padding = (kernel_size - 1) // 2 * dilation
-        if bias is None:
-            bias = get_norm_layer(norm_layer) is None
-        self.conv = nn.Conv2d(
-            in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
-        )
+        self.conv = _conv(in_chs, out_chs, kernel_size, stride, groups, dilation, padding, bias, norm_layer)
         self.bn = create_norm(norm_layer, out_chs)
         self.act = create_act(act_layer)
 
@@ -84,16 +97,10 @@ class NormActConv(nn.Module):
         act_layer: LayerType = "relu",
     ) -> None:
         super().__init__()
-        if padding is None:
-            padding = (kernel_size - 1) // 2 * dilation
-        if bias is None:
-            bias = get_norm_layer(norm_layer) is None
         self.bn = create_norm(norm_layer, in_chs)
         self.act = create_act(act_layer)
         self.drop = nn.Dropout(drop_rate) if drop_rate else nn.Identity()
-        self.conv = nn.Conv2d(
-            in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
-        )
+        self.conv = _conv(in_chs, out_chs, kernel_size, stride, groups, dilation, padding, bias, norm_layer)
 
     def pre_activation(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.bn(x))
