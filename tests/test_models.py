@@ -141,12 +141,12 @@ def test_torch_export_with_dynamic_batch(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_torch_compile_captures_one_graph(name):
-    """Every model traces into a single graph (no graph breaks); aot_eager checks the capture without paying
-    for inductor's C++ code generation, which test_torch_compile_inductor covers once."""
+    """Every model traces into a single graph (no graph breaks). The eager backend checks dynamo's capture alone
+    (2.5-3x faster than aot_eager here); AOT tracing is covered by torch.export above, inductor once below."""
     torch._dynamo.reset()  # models share block classes: start each from an empty cache, below dynamo's recompile limit
     model = zoo.create(name).eval()
     x = torch.randn(2, 3, 32, 32)
-    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    compiled = torch.compile(model, backend="eager", fullgraph=True)
     assert torch.allclose(compiled(x), model(x), atol=1e-5)
 
 
