@@ -120,6 +120,18 @@ def test_card_of_a_resumed_run_lists_its_sessions(fake500, sandbox):
     )
 
 
+def test_card_runs_a_killed_session_to_where_the_next_one_resumed():
+    def pos(step, seconds):
+        return {"global_step": step, "steps_per_epoch": 10, "train_time_s": seconds}
+
+    killed = {"from": pos(0, 0.0), "argv": ["python", "-m", "zoo.train", "x"]}  # no "to": never got to write it
+    stale = {"from": pos(20, 40.0), "to": pos(20, 40.0), "argv": ["resume"]}  # its start record, never updated
+    last = {"from": pos(35, 70.0), "to": pos(50, 100.0), "argv": ["resume"]}
+    table = "\n".join(publish_mod._sessions_section([killed, stale, last]))
+    assert "| 1* | 0.00 → 2.00 | 40 s |" in table and "| 2* | 2.00 → 3.50 | 30 s |" in table
+    assert "| 3 | 3.50 → 5.00 | 30 s |" in table and "Sessions 1, 2 ended without recording" in table
+
+
 def test_publish_can_upload_to_the_hub(tiny_run, fake500, sandbox, monkeypatch, capsys):
     from fake_hub import FakeHub
 

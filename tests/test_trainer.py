@@ -134,6 +134,20 @@ def test_resume_is_bitwise_identical(cifar10_dir, tmp_path, stop, how):
     assert header["sessions"] == [first, second] and header["command"] == " ".join(first["argv"])
 
 
+def test_a_killed_session_is_recorded_up_to_its_last_checkpoint(cifar10_dir, tmp_path):
+    seen = []
+
+    def read_record(trainer, epoch, step):  # the first step after the epoch-1 checkpoint: as if killed here
+        if (epoch, step) == (1, 1):
+            seen.append(json.loads((tmp_path / "k" / "run.json").read_text())["sessions"][-1])
+
+    trainer = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="k"), callbacks=[read_record])
+    trainer.fit()
+    (record,) = seen
+    assert record["to"]["epoch"] == 1 and record["to"]["step"] == 0
+    assert record["to"]["global_step"] == trainer.steps_per_epoch and record["to"]["train_time_s"] > 0
+
+
 def test_a_run_from_before_sessions_stops_with_one_clear_message(cifar10_dir, tmp_path):
     stopped = Trainer(tiny_cfg(cifar10_dir, tmp_path, run_name="old"), argv=["first", "cmd"], callbacks=[stop_at(0, 2)])
     stopped.fit()

@@ -110,14 +110,28 @@ def _sessions_section(sessions: list[dict[str, Any]]) -> list[str]:
         "| # | epochs | training time | machine | zoo commit | command |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
+    killed = []
     for i, sess in enumerate(sessions, 1):
         start, end = sess["from"], sess.get("to") or sess["from"]
+        after = sessions[i]["from"] if i < len(sessions) else end
+        if after["global_step"] > end["global_step"]:  # it left no record of its end: the process was killed
+            end, mark = after, "*"
+            killed.append(str(i))
+        else:
+            mark = ""
         lines.append(
-            f"| {i} | {at(start)} → {at(end)} | {end['train_time_s'] - start['train_time_s']:.0f} s "
+            f"| {i}{mark} | {at(start)} → {at(end)} | {end['train_time_s'] - start['train_time_s']:.0f} s "
             f"| {_machine(sess.get('machine') or {}, sess.get('precision', ''), sess.get('fp32_convs', 0))} "
             f"| {sess.get('git_commit')} "
             f"| `{' '.join(sess.get('argv') or [])}` |"
         )
+    if killed:
+        lines += [
+            "",
+            f"\\* Session{'s' if len(killed) > 1 else ''} {', '.join(killed)} ended without recording where "
+            "(the process was killed): the row runs to the checkpoint the next session resumed from; what it "
+            "trained after that checkpoint was lost and is not counted.",
+        ]
     if sessions[0].get("legacy"):
         lines += [
             "",

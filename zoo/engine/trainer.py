@@ -421,10 +421,12 @@ class Trainer:
         self.scheduler.last_epoch = self.global_step  # LambdaLR's next step() gives step global_step's rate
 
     def save_checkpoint(self) -> None:
-        """Write the checkpoint (rank 0) after averaging BN statistics over ranks (all ranks call this)."""
+        """Write the checkpoint (rank 0) after averaging BN statistics over ranks (all ranks call this), and bring
+        this session's record up to it, so a process killed without a chance to clean up still leaves it true."""
         self._sync_bn_statistics()
         if self.dist.is_main:
             save_checkpoint(self.run.path / "checkpoint.safetensors", self.state())
+            self.run.write_sessions({**self.session, "to": self.position()})
         self.dist.barrier()
 
     def _save_weights(self, name: str, **metrics: Any) -> None:
