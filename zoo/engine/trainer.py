@@ -306,7 +306,7 @@ class Trainer:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.run.write_sessions({**self.session, "to": self.position()})  # also when training raised
+            self.run.write_sessions(self._session_so_far())  # also when training raised
             self.run.release()
         self._hook("on_fit_end", summary)
         return summary
@@ -426,7 +426,7 @@ class Trainer:
         self._sync_bn_statistics()
         if self.dist.is_main:
             save_checkpoint(self.run.path / "checkpoint.safetensors", self.state())
-            self.run.write_sessions({**self.session, "to": self.position()})
+            self.run.write_sessions(self._session_so_far())
         self.dist.barrier()
 
     def _save_weights(self, name: str, **metrics: Any) -> None:
@@ -447,8 +447,7 @@ class Trainer:
             header["teacher_sha256"] = self.teacher.sha256
         if not self.registered:  # weights-only: the preprocessing travels in the header all the same
             header.update(mean=self.mean.tolist(), std=self.std.tolist(), label_names=list(self.classes))
-        current = {**self.session, "to": self.position()}
-        self.run.save_weights(model, name, current, weights_only=not self.registered, **header)
+        self.run.save_weights(model, name, self._session_so_far(), weights_only=not self.registered, **header)
 
     # ------------------------------------------------------------------------------------------------ helpers
     @property
@@ -493,6 +492,9 @@ class Trainer:
             "steps_per_epoch": self.steps_per_epoch,
             "train_time_s": round(self.train_time, 1),
         }
+
+    def _session_so_far(self) -> dict[str, Any]:
+        return {**self.session, "to": self.position()}
 
     def _session(self) -> dict[str, Any]:
         extra = {"muon_precision": self.muon_precision} if self.muon_precision else {}
