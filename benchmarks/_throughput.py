@@ -13,9 +13,25 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from zoo.engine.device import apply_training_precision_policy, autocast, resolve_device, resolve_precision
 from zoo.engine.distill import distillation_loss
+from zoo.engine.run import describe_cpu, machine_info
 from zoo.fuse import fuse_bn
 
-__all__ = ["bare_loop_images_per_s", "inference_images_per_s", "time_calls", "train_flops_per_image", "training_step"]
+__all__ = [
+    "bare_loop_images_per_s",
+    "inference_images_per_s",
+    "machine_line",
+    "time_calls",
+    "train_flops_per_image",
+    "training_step",
+]
+
+
+def machine_line(device: str | torch.device = "cpu") -> str:
+    """What a benchmark's numbers were measured on, for its first line: CPU (model, x86 id, the flags that
+    decide which kernels run), threads, torch, and the GPU where ``device`` is one."""
+    m = machine_info(torch.device(device))
+    gpu = f", {m['gpu']}" if "gpu" in m else ""
+    return f"{describe_cpu(m)}, {m['threads']} threads, torch {m['torch']}{gpu}"
 
 
 def train_flops_per_image(model: nn.Module, size: int = 32) -> float:

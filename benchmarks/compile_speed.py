@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from unittest import mock
 
 import torch
-from _throughput import time_calls, training_step
+from _throughput import machine_line, time_calls, training_step
 
 import zoo
 from zoo.engine.device import precision_name, resolve_device, resolve_precision
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     dev = resolve_device(args.device)
     prec = precision_name(resolve_precision(args.precision, dev))
-    print(f"torch {torch.__version__}, device {dev}, {torch.get_num_threads()} threads, precision {prec}")
+    print(f"{machine_line(dev)}, precision {prec}")
     cache = "warm cache" if args.warm_cache else "fresh cache"
     print(f"batch {args.batch_size}, {args.rounds} rounds of {args.steps} steps, backend {args.backend} ({cache})\n")
     print("| model | eager img/s | compiled img/s | compiled / eager | first compiled step s | break-even epochs |")

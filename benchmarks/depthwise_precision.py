@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
-from _throughput import bare_loop_images_per_s, time_calls
+from _throughput import bare_loop_images_per_s, machine_line, time_calls
 
 import zoo
 from zoo.engine.device import is_strided_depthwise
@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not shapes:
         print(f"{args.model} has no strided depthwise conv: the policy changes nothing")
         return 0
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
+    print(f"{machine_line()}, batch {args.batch_size}")
     print("\n(a) strided depthwise conv alone, forward + backward, channels_last")
     print("| conv | input | bf16 ms | fp32 ms | bf16 / fp32 |")
     print("| --- | --- | --- | --- | --- |")

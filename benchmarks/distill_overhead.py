@@ -19,7 +19,7 @@ import statistics
 from collections.abc import Sequence
 
 import torch
-from _throughput import bare_loop_images_per_s
+from _throughput import bare_loop_images_per_s, machine_line
 
 import zoo
 from zoo.engine import load_teacher, resolve_device, resolve_precision
@@ -64,7 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     precision = precision_name(resolve_precision("auto", dev))
     mode = "compiled" if args.compile else "eager"
-    print(f"{args.student}, batch {args.batch_size}, {dev}, {precision}, {torch.get_num_threads()} threads, {mode}")
+    print(machine_line(dev))
+    print(f"{args.student}, batch {args.batch_size}, {dev}, {precision}, {mode}")
     print(f"median of {args.rounds} rounds of {args.steps} steps\n")
     print("| step | img/s | time / student alone |")
     print("| --- | --- | --- |")

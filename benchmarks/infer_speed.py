@@ -15,7 +15,7 @@ import copy
 import statistics
 
 import torch
-from _throughput import time_calls
+from _throughput import machine_line, time_calls
 
 import zoo
 from zoo.engine import cpu_supports_bf16
@@ -40,7 +40,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="timing budget per measurement")
     args = parser.parse_args()
     bf16 = cpu_supports_bf16()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU bf16 units: {bf16}")
+    print(f"{machine_line()}, CPU bf16 units: {bf16}")
     print("| model | variant | batch-1 latency (ms) | x eager | batch-256 img/s | x eager |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in args.models:

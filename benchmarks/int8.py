@@ -31,18 +31,18 @@ from _throughput import time_calls
 import zoo
 from zoo.data import load_cifar
 from zoo.deploy import export_onnx
-from zoo.engine.run import machine_info
+from zoo.engine.device import cpu_identity
+from zoo.engine.run import describe_cpu, machine_info
 from zoo.eval import evaluate_model
 from zoo.int8 import OnnxModel, calibration_batches, quantize
 
 
 def int8_units() -> str:
     """The CPU's int8 dot-product extensions, from /proc/cpuinfo."""
-    try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
+    flags = cpu_identity().get("flags")
+    if flags is None:
         return "unknown"
-    found = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    found = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in flags.split()]
     return ", ".join(found) or "none (no VNNI)"
 
 
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit_test:
         test = test.subset(slice(args.limit_test))
     machine = {**machine_info(torch.device("cpu")), "int8_units": int8_units()}
-    where = f"{machine['cpu']}, {machine['threads']} threads"
+    where = f"{describe_cpu(machine)}, {machine['threads']} threads"
     print(f"{where}, int8 units: {machine['int8_units']}, torch {torch.__version__}")
     print("| weights | variant | batch-1 img/s | batch-256 img/s | top-1 % |")
     print("| --- | --- | --- | --- | --- |")

@@ -31,9 +31,9 @@ from _throughput import bare_loop_images_per_s, inference_images_per_s
 
 import zoo
 from zoo.engine import resolve_device, tune_malloc
-from zoo.engine.trainer import machine_info
+from zoo.engine.run import describe_cpu, machine_info
 
-_SAME_MACHINE = ("cpu", "threads", "torch")
+_SAME_MACHINE = ("cpu", "cpu_id", "threads", "torch")
 
 
 def measure(name: str, seconds: float) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown model(s) {unknown}; expected names from python -m zoo.list", file=sys.stderr)
         return 2
 
-    print(f"{machine['cpu']}, {machine['threads']} threads, torch {machine['torch']}")
+    print(f"{describe_cpu(machine)}, {machine['threads']} threads, torch {machine['torch']}")
     print("| model | inference img/s (batch 256) | training img/s (batch) |")
     print("| --- | --- | --- |")
     for name in names:

@@ -14,28 +14,16 @@ Run it with nothing else on the cores.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
-from _throughput import bare_loop_images_per_s
+from _throughput import bare_loop_images_per_s, machine_line
 
 import zoo
 from zoo.engine.device import cpu_supports_bf16, precision_name, resolve_precision
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo, or what ``platform`` knows."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
-    except OSError:
-        lines = []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or platform.machine()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu = torch.device("cpu")
     auto = precision_name(resolve_precision("auto", cpu))
     units = "has bf16 units (AVX512-BF16 or AMX)" if cpu_supports_bf16() else "has no bf16 units"
-    print(f"CPU: {cpu_name()}, {torch.get_num_threads()} threads, {units}; --precision auto picks {auto}")
+    print(f"{machine_line()}, {units}; --precision auto picks {auto}")
     print(f"torch {torch.__version__}, batch {args.batch_size}, {args.rounds} rounds of {args.steps} steps\n")
     print("| model | fp32 img/s | bf16 img/s | bf16 / fp32 | auto picks | auto / best |")
     print("| --- | --- | --- | --- | --- | --- |")

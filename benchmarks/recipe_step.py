@@ -23,6 +23,7 @@ import statistics
 import time
 
 import torch
+from _throughput import machine_line
 from time_to_accuracy import parse_set
 
 from zoo.engine import RECIPES, Trainer, build_config, configure_process
@@ -95,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             for into, got in zip(steps[recipe], time_steps(trainer, epochs[recipe], args.steps), strict=True):
                 into.extend(got)
     first = statistics.median(steps[args.recipes[0]][0]) / trainers[args.recipes[0]].cfg.batch_size  # s per image
-    print(f"{args.model}, {torch.get_num_threads()} threads, {args.rounds} rounds x {args.steps} steps per recipe")
+    print(machine_line())
+    print(f"{args.model}, {args.rounds} rounds x {args.steps} steps per recipe")
     print("| recipe | epoch | batch | step ms (median) | optimizer ms | images/s | time per image vs first |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for recipe, (step_times, opt_times) in steps.items():

@@ -41,6 +41,7 @@ from zoo.data.augment import resize_size
 from zoo.engine import RECIPES, Trainer, build_config, configure_process
 from zoo.engine.config import resumed_config
 from zoo.engine.optim import build_optimizer
+from zoo.engine.run import describe_cpu
 from zoo.engine.select import kept_count, proxy_kwargs
 
 
@@ -198,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         for recipe, label, overrides in configs:
             runs[label].append(run_seed(args, recipe, label, seed, overrides))
     machine = runs[configs[0][1]][0]["machine"]
-    print(f"\nmachine: {machine['cpu']}, {machine['threads']} threads, {machine['device']}, torch {machine['torch']}")
+    where = f"{describe_cpu(machine)}, {machine['threads']} threads, {machine['device']}"
+    print(f"\nmachine: {where}, torch {machine['torch']}")
     summaries = [summarise(label, recipe, overrides, runs[label]) for recipe, label, overrides in configs]
     if len(summaries) == 2:
         base, cand = summaries

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 import torchvision.transforms as T
-from _throughput import train_flops_per_image
+from _throughput import machine_line, train_flops_per_image
 from torch.utils.data import DataLoader, Dataset
 
 import zoo
@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     engine_precision = precision_name(engine_dtype)
     # the engine is measured against the matmul peak of the precision it trains in
     peak = matmul_peak(engine_dtype, n=args.matmul_size)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(machine_line())
     print(f"{engine_precision} matmul peak here ({args.matmul_size}^2): {peak / 1e12:.3f} TFLOP/s")
 
     # Every model's (a) and (b) first, in the process as Python starts it; then the engine's process setup, as

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import torch
+from _throughput import machine_line
 
 import zoo
 from zoo.data import load_cifar
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"verify_weights: error: {exc}", file=sys.stderr)
         return 1
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {len(test)} test images in {args.data_dir}")
+    print(f"{machine_line()}, {len(test)} test images in {args.data_dir}")
     print("| weights | metric | card | measured | agrees |")
     print("| --- | --- | --- | --- | --- |")
     bad, tick = [], time.perf_counter()

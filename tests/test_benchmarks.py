@@ -264,6 +264,12 @@ def test_training_flops_follow_the_image_size_of_each_epoch_and_count_muons_matm
     assert 1.25 < training_flops({**cfg, **same}, steps=2) / full < 1.4  # + a forward pass (~1/3 of a step)
 
 
+def table_rows(capsys) -> list[list[str]]:
+    """The cells of each body row of the markdown table a benchmark printed (header and separator left out)."""
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    return [line.split("|")[1:-1] for line in lines[2:]]
+
+
 def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys, monkeypatch):
     data = write_cifar10(tmp_path / "data", n_train=64, n_test=8, layouts=("bin",))
     argv = ["--data-dir", str(data), "--batch-size", "16", "--steps", "2", "--rounds", "2", "--threads", "1"]
@@ -271,17 +277,17 @@ def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys
     monkeypatch.setattr(recipe_step, "configure_process", lambda device, threads: tuned.append(threads))
     assert recipe_step.main(argv) == 0
     assert tuned == [1]
-    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in capsys.readouterr().out.splitlines()[3:]}
+    rows = {r[0].strip(): r[1:] for r in table_rows(capsys)}
     assert set(rows) == {"fast", "fastest"}
     assert [int(rows[r][0]) for r in ("fast", "fastest")] == [9, 6]  # each recipe's last epoch: full size
     assert all(float(rows[r][3]) > 0 and float(rows[r][2]) > 0 for r in rows)  # the optimizer hook fired
     assert float(rows["fast"][5]) == 1.0
     variants = ["--recipes", "fastest", "fastest,muon_precision=fp32,epochs=3", "--no-process-tuning"]
     assert recipe_step.main([*argv, *variants]) == 0 and tuned == [1]  # no second process setup
-    rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in capsys.readouterr().out.splitlines()[3:]}
+    rows = {r[0].strip(): r[1:] for r in table_rows(capsys)}
     assert [int(rows[r][0]) for r in rows] == [6, 2]  # the override reached the second trainer only
     assert recipe_step.main([*argv, "--recipes", "fastest", "fastest,batch_size=8"]) == 0
-    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()[3:]]
+    rows = table_rows(capsys)
     assert [int(r[2]) for r in rows] == [16, 8]  # the recipe's own batch size wins over --batch-size
     step_ms = [float(r[3]) for r in rows]
     assert float(rows[1][6]) == pytest.approx(2 * step_ms[1] / step_ms[0], rel=0.02)  # per image, not per step

@@ -23,7 +23,8 @@ from zoo.engine import (
     save_checkpoint,
 )
 from zoo.engine.config import load_config_file
-from zoo.engine.device import Fp32Conv2d, apply_training_precision_policy, fp32_strided_depthwise
+from zoo.engine.device import Fp32Conv2d, apply_training_precision_policy, cpu_identity, fp32_strided_depthwise
+from zoo.engine.run import describe_cpu, machine_info
 from zoo.errors import CheckpointError
 from zoo.train import main
 from zoo.weights import read_weights
@@ -175,13 +176,15 @@ def test_a_resumed_run_may_change_where_it_runs_but_not_what_it_trains(cifar10_d
 
     meta = json.loads(before)
     meta["sessions"][-1]["precision"] = "bfloat16"  # as if the first session ran on a bf16 machine
+    meta["sessions"][-1]["machine"]["cpu_id"] = "family 26 model 2 stepping 0"  # of the same name, a VM's "AMD EPYC"
     (run / "run.json").write_text(json.dumps(meta))
     assert not (run / "curves.png").exists()  # the first session ran with plot=False
     argv = ["--resume", str(run), "--eval-batch-size", "7", "--data-dir", str(cifar10_dir), "--precision", "fp32"]
     assert main([*argv, "--plot"]) == 0
     assert (run / "curves.png").is_file()
     out = capsys.readouterr().out
-    assert "resumed with a different precision (bfloat16 -> float32): the run continues, but not bit for bit" in out
+    assert "resumed with a different cpu_id (family 26 model 2 stepping 0 -> " in out
+    assert "precision (bfloat16 -> float32): the run continues, but not bit for bit" in out
     after = json.loads((run / "run.json").read_text())
     assert after["config"] == meta["config"] and after["config"]["eval_batch_size"] == 16  # the run's own config
     assert after["sessions"][-1]["argv"][3:7] == ["--resume", str(run), "--eval-batch-size", "7"]  # its session's
@@ -311,6 +314,26 @@ def test_unknown_or_missing_device(monkeypatch, cifar10_dir, tmp_path, capsys):
     rc = main(["modern_gap_cnn", "--data-dir", str(cifar10_dir), "--device", "cuda", "--out", str(tmp_path)])
     assert rc == 2 and "CUDA is not available" in capsys.readouterr().err
     assert resolve_device("auto").type in {"cpu", "mps"}
+
+
+def test_the_cpu_is_named_by_more_than_its_model_name(tmp_path):
+    zen1 = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 23\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n"
+    zen1 += "stepping\t: 2\nflags\t\t: fpu sse2 avx fma avx2 sha_ni\n\nprocessor\t: 1\nmodel name\t: AMD EPYC\n"
+    (tmp_path / "zen1").write_text(zen1)
+    expected = {"model": "AMD EPYC", "id": "family 23 model 1 stepping 2", "flags": "avx2"}
+    assert cpu_identity(tmp_path / "zen1") == expected
+    xeon = zen1.replace("23", "6").replace("sha_ni", "avx512f avx512_bf16 amx_bf16 amx_int8")
+    (tmp_path / "xeon").write_text(xeon)
+    assert cpu_identity(tmp_path / "xeon")["flags"] == "avx2 avx512f avx512_bf16 amx_bf16 amx_int8"  # SPEED_FLAGS order
+    (tmp_path / "arm").write_text("processor\t: 0\nFeatures\t: fp asimd sve i8mm bf16\nCPU part\t: 0xd40\n")
+    assert cpu_identity(tmp_path / "arm") == {"flags": "sve bf16 i8mm"}
+    assert cpu_identity(tmp_path / "missing") == {}
+
+    machine = {"cpu": "AMD EPYC", "cpu_id": "family 23 model 1 stepping 2", "cpu_flags": "avx2", "threads": 2}
+    assert describe_cpu(machine) == "AMD EPYC (family 23 model 1 stepping 2; avx2)"
+    assert describe_cpu({"cpu": "AMD EPYC", "threads": 2}) == "AMD EPYC"  # a record from before the id was kept
+    here = machine_info(torch.device("cpu"))
+    assert here["cpu"] and describe_cpu(here).startswith(here["cpu"])
 
 
 def test_precision_policy(monkeypatch):

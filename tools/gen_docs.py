@@ -18,6 +18,7 @@ from typing import Any
 
 import zoo
 from zoo.engine.config import FIELDS, GROUPS, expected, field_flag
+from zoo.engine.run import describe_cpu
 from zoo.list import markdown_table, model_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +66,9 @@ def models_markdown(names: Sequence[str], speed: Mapping[str, Any] | None = None
         rows.append(
             {**row, **({} if speed is None else _speed_cols(speed["models"].get(row["model"]))), "paper": paper}
         )
-    note = "" if speed is None else SPEED_NOTE.format(date=speed["date"], **speed["machine"])
+    if speed is None:
+        return MODELS_HEADER + "\n" + markdown_table(rows)
+    note = SPEED_NOTE.format(date=speed["date"], **{**speed["machine"], "cpu": describe_cpu(speed["machine"])})
     return MODELS_HEADER + note + "\n" + markdown_table(rows)
 
 

@@ -26,6 +26,7 @@ from zoo import load, push_to_hub
 from zoo._cli import run
 from zoo.data import load_cifar
 from zoo.engine import TrainConfig
+from zoo.engine.run import describe_cpu
 from zoo.errors import ConfigError
 from zoo.eval import evaluate_model
 from zoo.registry import attach_published_weights, list_models, model_info
@@ -89,7 +90,7 @@ def _machine(machine: dict[str, Any], precision: str = "", fp32_convs: int = 0) 
     if fp32_convs:
         amp = f"{precision} autocast ({fp32_convs} strided depthwise convs in fp32), "
     threads = machine.get("threads")
-    where = f"{machine.get('cpu')}, {threads} thread{'' if threads == 1 else 's'}, {machine.get('device')}{gpu}"
+    where = f"{describe_cpu(machine)}, {threads} thread{'' if threads == 1 else 's'}, {machine.get('device')}{gpu}"
     return f"{where}, {amp}torch {machine.get('torch')}"
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "apply_training_precision_policy",
     "autocast",
     "configure_process",
+    "cpu_identity",
     "cpu_supports_bf16",
     "fp32_strided_depthwise",
     "has_bf16_units",
@@ -65,15 +66,36 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return device
 
 
+# The CPU features that decide which kernels train fastest here: bf16 and int8 dot products, vector width.
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "avx512_vnni", "avx_vnni", "amx_int8")
+SPEED_FLAGS += ("sve", "bf16", "i8mm")  # aarch64
+
+
+def cpu_identity(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, str]:
+    """The CPU as /proc/cpuinfo names it: ``model`` (its model name), ``id`` (x86 family, model and stepping: a
+    virtual machine often reports only "AMD EPYC", the same for Zen 1 and Zen 5) and ``flags`` (those of
+    `SPEED_FLAGS` it has, in that order). Keys are absent where /proc/cpuinfo does not say (not Linux)."""
+    try:
+        lines = Path(cpuinfo).read_text().splitlines()
+    except OSError:
+        return {}
+    first: dict[str, str] = {}
+    for key, _, value in (line.partition(":") for line in lines):
+        first.setdefault(key.strip(), value.strip())
+    out = {"model": first["model name"]} if first.get("model name") else {}
+    if all(k in first for k in ("cpu family", "model", "stepping")):
+        out["id"] = f"family {first['cpu family']} model {first['model']} stepping {first['stepping']}"
+    if "flags" in first or "Features" in first:
+        flags = set((first.get("flags") or first.get("Features") or "").split())
+        out["flags"] = " ".join(f for f in SPEED_FLAGS if f in flags)
+    return out
+
+
 def cpu_supports_bf16() -> bool:
     """True when the CPU has native bf16 dot products (AVX512-BF16 or AMX), where bf16 autocast pays."""
     if platform.machine().lower() not in {"x86_64", "amd64"}:
         return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_identity().get("flags", "").split()))
 
 
 def has_bf16_units(device: torch.device) -> bool:

@@ -25,8 +25,9 @@ import torch
 from .._version import __version__
 from ..errors import CheckpointError, RunDirError, StorageError
 from ..weights import save_weights
+from .device import cpu_identity
 
-__all__ = ["RunDir", "git_commit", "machine_info", "plot_curves"]
+__all__ = ["RunDir", "describe_cpu", "git_commit", "machine_info", "plot_curves"]
 
 RUN_FILES = (
     "run.json",
@@ -53,17 +54,12 @@ def git_commit() -> str | None:
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
-    """What trained it: CPU model, threads, GPU, versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """What trained it: CPU (model name, x86 family/model/stepping, its bf16/int8/vector flags), threads, GPU,
+    versions."""
+    cpu = cpu_identity()
     info = {
-        "cpu": cpu,
+        "cpu": cpu.get("model") or platform.processor() or platform.machine(),
+        **{f"cpu_{key}": cpu[key] for key in ("id", "flags") if key in cpu},
         "threads": torch.get_num_threads(),
         "device": str(device),
         "torch": torch.__version__,
@@ -73,6 +69,13 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def describe_cpu(machine: dict[str, Any]) -> str:
+    """``machine_info``'s CPU in one phrase: "AMD EPYC (family 23 model 1 stepping 2; avx2)"; records written
+    before the id and flags were kept show the model name alone."""
+    details = "; ".join(machine[k] for k in ("cpu_id", "cpu_flags") if machine.get(k))
+    return f"{machine.get('cpu')} ({details})" if details else str(machine.get("cpu"))
 
 
 def plot_curves(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> bool:
@@ -202,7 +205,8 @@ class RunDir:
         if not self.sessions:
             return []
         last = self.sessions[-1]
-        pairs = [(k, last.get("machine", {}).get(k), now["machine"][k]) for k in ("cpu", "threads", "device", "torch")]
+        machine_keys = ("cpu", "cpu_id", "threads", "device", "torch")
+        pairs = [(k, last.get("machine", {}).get(k), now["machine"].get(k)) for k in machine_keys]
         pairs += [(k, last.get(k), now.get(k)) for k in ("precision", "muon_precision", "world_size")]
         return [f"{k} ({old} -> {new})" for k, old, new in pairs if old is not None and old != new]
 
