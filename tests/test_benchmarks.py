@@ -22,6 +22,12 @@ def benchmark(name: str):
     return load_script(ROOT / "benchmarks" / f"{name}.py")
 
 
+def table_rows(capsys) -> list[list[str]]:
+    """The cells of each body row of the markdown table a benchmark printed (header and separator left out)."""
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
+    return [line.split("|")[1:-1] for line in lines[2:]]
+
+
 def test_model_speed_benchmark_writes_and_refuses_another_machine(tmp_path, capsys):
     model_speed = benchmark("model_speed")
     out = tmp_path / "speed.json"
@@ -75,6 +81,18 @@ def test_distill_overhead_benchmark_times_with_and_without_teacher(capsys):
     assert benchmark("distill_overhead").main(argv) == 0
     out = capsys.readouterr().out
     assert "| student alone |" in out and "| student + teacher resnet20.cifar10 |" in out
+
+
+def test_inplace_act_benchmark_switches_only_the_copying_activations(capsys):
+    inplace_act = benchmark("inplace_act")
+    assert inplace_act.build("mobilenetv2_x0_5", True).stem.act.inplace is True
+    assert inplace_act.build("resnet20", True).stem.act.inplace is True  # a ReLU: in place either way
+    argv = ["--models", "mobilenetv2_x0_5", "resnet20", "--batch-size", "2", "--steps", "1", "--rounds", "1"]
+    assert inplace_act.main(argv) == 0
+    rows = {r[0].strip(): r[1:] for r in table_rows(capsys)}
+    assert int(rows["mobilenetv2_x0_5"][0]) == 35  # stem, head, 2 per block (1 in the first)
+    assert int(rows["resnet20"][0]) == 0
+    assert all(float(r[3]) > 0 for r in rows.values())
 
 
 def test_depthwise_precision_benchmark_compares_both_variants(capsys):
@@ -262,12 +280,6 @@ def test_training_flops_follow_the_image_size_of_each_epoch_and_count_muons_matm
     assert 0.55 < training_flops({**cfg, "select_fraction": 0.5}, steps=2) / full < 0.62  # proxy widths 32/64/64
     same = {"select_fraction": 0.5, "select_proxy_kwargs": {}, "select_every": 1}  # a proxy as large as the model
     assert 1.25 < training_flops({**cfg, **same}, steps=2) / full < 1.4  # + a forward pass (~1/3 of a step)
-
-
-def table_rows(capsys) -> list[list[str]]:
-    """The cells of each body row of the markdown table a benchmark printed (header and separator left out)."""
-    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("|")]
-    return [line.split("|")[1:-1] for line in lines[2:]]
 
 
 def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys, monkeypatch):

@@ -3,8 +3,10 @@ import functools
 import pytest
 import torch
 import torch.nn as nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from zoo.layers import ClassifierHead, ConvBNAct, NormActConv, create_act, create_norm, get_norm_layer
+from zoo.layers.create import ACT_NAMES
 
 NORMS = ["batchnorm", "groupnorm", "layernorm", "layernorm2d", "instancenorm"]
 ACTS = ["relu", "relu6", "silu", "gelu", "leaky_relu", "hardswish", "identity"]
@@ -46,6 +48,21 @@ def test_groupnorm_adapts_groups_to_thin_layers():
 def test_activations_by_name(act):
     block = ConvBNAct(3, 4, act_layer=act)
     assert block(torch.randn(1, 3, 4, 4)).shape == (1, 4, 4, 4)
+
+
+@pytest.mark.parametrize("act", ACT_NAMES)
+def test_activations_copy_nothing_for_the_backward_pass(act):
+    # an in-place ReLU6 / SiLU / Hardswish / Mish saves a copy of its input (pytorch#95432): slower, no memory saved
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            ops.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    layer, ops = create_act(act), []
+    x = torch.randn(4, 8, requires_grad=True) * 2.0
+    with Ops():
+        layer(x)
+    assert not {"clone", "copy_"} & set(ops), ops
 
 
 @pytest.mark.parametrize("norm", [None, "none", ""])

@@ -106,11 +106,20 @@ def create_norm(norm_layer: LayerType, num_channels: int) -> nn.Module:
     return nn.Identity() if layer is None else layer(num_channels)
 
 
+# In place, these save a copy of their input for the backward pass (their gradient needs the input, which the op
+# overwrites; pytorch/pytorch#95432), so while training the in-place form costs an extra pass over the activation
+# and saves no memory. create_act builds them out of place; eval-time code may still set ``module.inplace``.
+COPIES_WHEN_INPLACE: tuple[type[nn.Module], ...] = (nn.Hardtanh, nn.SiLU, nn.Hardswish, nn.Mish)  # Hardtanh: ReLU6
+
+
 def create_act(act_layer: LayerType, inplace: bool = True) -> nn.Module:
-    """Build an activation (in place where the class supports it), or ``nn.Identity`` when there is none."""
+    """Build an activation (in place where the class supports it and that saves work: not the `COPIES_WHEN_INPLACE`
+    ones), or ``nn.Identity`` when there is none."""
     layer = get_act_layer(act_layer)
     if layer is None:
         return nn.Identity()
+    if isinstance(layer, type) and issubclass(layer, COPIES_WHEN_INPLACE):
+        inplace = False
     try:
         return layer(inplace=inplace)
     except TypeError:
