@@ -6,10 +6,11 @@
 images/s at batch 1 and batch 256 (median call, same thread count for PyTorch and ONNX Runtime; PyTorch in
 channels_last, its faster CPU layout) and top-1 on the
 full test split, with the ratios int8 / fused fp32 (the issue's comparison) and int8 / fp32 ONNX Runtime (what
-int8 itself buys in the same runtime), and the CPU's int8 dot-product units (VNNI, AMX).
+int8 itself buys in the same runtime), and the CPU's int8 dot-product units (VNNI, AMX). ``--reduce-range`` adds
+int8 with 7-bit weights (`quantize`'s ``reduce_range``), for CPUs without VNNI.
 Calibration uses the first ``--calibration-images`` training images, never test images.
 
-    python benchmarks/int8.py --data-dir DIR [--models NAME.TAG ...] [--seconds 2] [--json docs/data/int8.json]
+    python benchmarks/int8.py --data-dir DIR [--models NAME.TAG ...] [--seconds 2] [--reduce-range] [--json FILE]
 """
 
 from __future__ import annotations
@@ -61,12 +62,15 @@ def measure(name_tag: str, train: Any, test: Any, args: argparse.Namespace, fold
     int8 = quantize(eager, batches, folder / f"{name_tag}.int8.onnx")
     onnx_fp32 = OnnxModel(export_onnx(fused, folder / f"{name_tag}.fp32.onnx"))
     row: dict[str, Any] = {}
-    variants = (("fp32 eager", eager), ("fused fp32", fused), ("fp32 onnxruntime", onnx_fp32), ("int8", int8))
+    variants = [("fp32 eager", eager), ("fused fp32", fused), ("fp32 onnxruntime", onnx_fp32), ("int8", int8)]
+    if args.reduce_range:
+        variants.append(("int8 7-bit", quantize(eager, batches, folder / f"{name_tag}.int8r.onnx", reduce_range=True)))
     for variant, model in variants:
+        scored = variant not in ("fused fp32", "fp32 onnxruntime")  # the same function as fp32 eager
         row[variant] = {
             "batch1_images_per_s": speed(model, 1, args.seconds),
             "batch256_images_per_s": speed(model, 256, args.seconds),
-            "top1": evaluate_model(model, test, batch_size=500)["top1"] if variant in ("fp32 eager", "int8") else None,
+            "top1": evaluate_model(model, test, batch_size=500)["top1"] if scored else None,
         }
     return row
 
@@ -78,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=2.0, help="timing budget per measurement")
     p.add_argument("--calibration-images", type=int, default=512)
     p.add_argument("--limit-test", type=int, default=None, help="evaluate on the first N test images (smoke runs)")
+    p.add_argument("--reduce-range", action="store_true", help="also int8 with 7-bit weights (quantize's reduce_range)")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = p.parse_args(argv)
     names = args.models or zoo.list_models(pretrained=True)

@@ -153,6 +153,8 @@ def test_int8_benchmark_runs_every_variant(fake500, capsys, tmp_path):
     assert ratio_row.startswith("| modern_gap_cnn.cifar10 | ") and float(ratio_row.split("|")[3]) > 0
     saved = json.loads((tmp_path / "int8.json").read_text())
     assert set(saved["models"]["modern_gap_cnn.cifar10"]) == {"fp32 eager", "fused fp32", "fp32 onnxruntime", "int8"}
+    assert int8.main([*argv[:-2], "--reduce-range"]) == 0
+    assert "| modern_gap_cnn.cifar10 | int8 7-bit |" in capsys.readouterr().out
     assert int8.main(["--data-dir", str(fake500), "--models", "modern_gap_cnn"]) == 2
 
 

@@ -81,6 +81,26 @@ def test_eval_predict_and_export_take_int8_files(int8, fake500, tmp_path, capsys
     assert export_main([*argv[:-1], "--format", "export", "--output", str(tmp_path / "x.pt2")]) == 2
 
 
+def int8_weights(path) -> list[np.ndarray]:
+    """The int8 initializers of a QDQ file: its quantized weights."""
+    import onnx
+    from onnx import numpy_helper
+
+    tensors = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer]
+    return [t for t in tensors if t.dtype == np.int8 and t.ndim == 4]
+
+
+def test_reduce_range_stores_7_bit_weights(int8, fake500, tmp_path):
+    model, _ = int8
+    assert max(int(np.abs(w).max()) for w in int8_weights(model.path)) == 127  # 8 bits: per channel up to 127
+    out = tmp_path / "r7.onnx"
+    argv = ["resnet20.cifar10", "--int8", "--reduce-range", "--data-dir", str(fake500), "--calibration-images", "32"]
+    assert export_main([*argv, "--output", str(out)]) == 0
+    weights = int8_weights(out)
+    assert len(weights) == len(int8_weights(model.path)) and max(int(np.abs(w).max()) for w in weights) <= 64
+    assert "s8 weights in 7 bits" in OnnxModel(out).zoo_cfg["quantization"]
+
+
 def test_an_onnx_file_with_free_text_metadata_loads(int8, tmp_path):
     import onnx
 

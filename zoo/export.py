@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | folder:PATH (its train/ images)")
     q.add_argument("--calibration-images", type=count(1), default=512, help="how many training images calibrate")
     q.add_argument("--calibration-method", choices=["minmax", "percentile", "entropy"], default="minmax")
+    q.add_argument("--reduce-range", action="store_true", help="7-bit weights, for x86 CPUs without VNNI (AVX2 only)")
     return p
 
 
@@ -57,7 +58,7 @@ def _main(args: argparse.Namespace) -> int:
             None, dataset=args.dataset, data_dir=args.data_dir, input_size=model.pretrained_cfg["input_size"][1:]
         )
         batches = calibration_batches(model, train, images=min(args.calibration_images, len(train)))
-        quantize(model, batches, output, method=args.calibration_method)
+        quantize(model, batches, output, method=args.calibration_method, reduce_range=args.reduce_range)
     elif args.format == "onnx":
         export_onnx(model, output, opset=args.opset)
     elif args.format == "export":

@@ -49,11 +49,14 @@ def quantize(
     per_channel: bool = True,
     method: str = "minmax",
     float_first_conv: bool = True,
+    reduce_range: bool = False,
 ) -> OnnxModel:
     """Write a static int8 (QDQ) ONNX file of ``model`` at ``path`` and return it as an `OnnxModel`; calibrated on
     ``calibration`` (normalised NCHW batches, `calibration_batches`). ``method``: ``minmax``, ``percentile`` or
     ``entropy`` activation ranges. ``float_first_conv`` keeps the conv that reads the image in float (it has 3 input
-    channels, so it costs little; airbench's whitening stem loses over a point of accuracy in int8)."""
+    channels, so it costs little; airbench's whitening stem loses over a point of accuracy in int8). ``reduce_range``
+    stores 7-bit weights: x86 CPUs without VNNI (AVX2 only) add pairs of u8 x s8 products in 16 bits, which saturate
+    with 8-bit weights (ONNX Runtime's advice for such CPUs; docs/deploy.md measures both on one)."""
     require_onnx()
     import onnx
     from onnxruntime.quantization import (
@@ -101,11 +104,13 @@ def quantize(
             weight_type=QuantType.QInt8,
             calibrate_method=methods[method],
             nodes_to_exclude=[first] if first else None,
+            reduce_range=reduce_range,
         )
     proto = onnx.load(str(path))
     meta = onnx_metadata(fused)
+    weights = f"{'per-channel' if per_channel else 'per-tensor'} s8 weights{' in 7 bits' if reduce_range else ''}"
     meta["quantization"] = json.dumps(
-        f"static int8 (ONNX Runtime QDQ, {'per-channel' if per_channel else 'per-tensor'} s8 weights, u8 activations,"
+        f"static int8 (ONNX Runtime QDQ, {weights}, u8 activations,"
         f" {method} ranges from {sum(len(b) for b in calibration)} training images)"
     )
     onnx.helper.set_model_props(proto, meta)
