@@ -6,6 +6,7 @@ import copy
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -26,10 +27,11 @@ __all__ = [
 ]
 
 
-def machine_line(device: str | torch.device = "cpu") -> str:
+def machine_line(device: str | torch.device = "cpu", machine: dict[str, Any] | None = None) -> str:
     """What a benchmark's numbers were measured on, for its first line: CPU (model, x86 id, the flags that
-    decide which kernels run), threads, torch, and the GPU where ``device`` is one."""
-    m = machine_info(torch.device(device))
+    decide which kernels run), threads, torch, and the GPU where ``device`` is one; of ``machine`` (a
+    `machine_info` record the benchmark keeps) when given."""
+    m = machine or machine_info(torch.device(device))
     gpu = f", {m['gpu']}" if "gpu" in m else ""
     return f"{describe_cpu(m)}, {m['threads']} threads, torch {m['torch']}{gpu}"
 

@@ -27,20 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _throughput import time_calls
+from _throughput import machine_line, time_calls
 
 import zoo
 from zoo.data import load_cifar
 from zoo.deploy import export_onnx
-from zoo.engine.device import cpu_identity
-from zoo.engine.run import describe_cpu, machine_info
+from zoo.engine.run import machine_info
 from zoo.eval import evaluate_model
 from zoo.int8 import OnnxModel, calibration_batches, quantize
 
 
-def int8_units() -> str:
-    """The CPU's int8 dot-product extensions, from /proc/cpuinfo."""
-    flags = cpu_identity().get("flags")
+def int8_units(machine: dict[str, Any]) -> str:
+    """The CPU's int8 dot-product extensions, from a `machine_info` record's flags."""
+    flags = machine.get("cpu_flags")
     if flags is None:
         return "unknown"
     found = [f for f in ("avx512_vnni", "avx_vnni", "amx_int8") if f in flags.split()]
@@ -94,9 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     test = load_cifar("cifar10", "test", args.data_dir, download=False)
     if args.limit_test:
         test = test.subset(slice(args.limit_test))
-    machine = {**machine_info(torch.device("cpu")), "int8_units": int8_units()}
-    where = f"{describe_cpu(machine)}, {machine['threads']} threads"
-    print(f"{where}, int8 units: {machine['int8_units']}, torch {torch.__version__}")
+    machine = machine_info(torch.device("cpu"))
+    machine["int8_units"] = int8_units(machine)
+    print(f"{machine_line(machine=machine)}, int8 units: {machine['int8_units']}")
     print("| weights | variant | batch-1 img/s | batch-256 img/s | top-1 % |")
     print("| --- | --- | --- | --- | --- |")
     results = {}

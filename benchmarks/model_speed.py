@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _throughput import bare_loop_images_per_s, inference_images_per_s
+from _throughput import bare_loop_images_per_s, inference_images_per_s, machine_line
 
 import zoo
 from zoo.engine import resolve_device, tune_malloc
-from zoo.engine.run import describe_cpu, machine_info
+from zoo.engine.run import machine_info
 
 _SAME_MACHINE = ("cpu", "cpu_id", "threads", "torch")
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown model(s) {unknown}; expected names from python -m zoo.list", file=sys.stderr)
         return 2
 
-    print(f"{describe_cpu(machine)}, {machine['threads']} threads, torch {machine['torch']}")
+    print(machine_line(machine=machine))
     print("| model | inference img/s (batch 256) | training img/s (batch) |")
     print("| --- | --- | --- |")
     for name in names:

@@ -66,9 +66,9 @@ def models_markdown(names: Sequence[str], speed: Mapping[str, Any] | None = None
         rows.append(
             {**row, **({} if speed is None else _speed_cols(speed["models"].get(row["model"]))), "paper": paper}
         )
-    if speed is None:
-        return MODELS_HEADER + "\n" + markdown_table(rows)
-    note = SPEED_NOTE.format(date=speed["date"], **{**speed["machine"], "cpu": describe_cpu(speed["machine"])})
+    note = ""
+    if speed is not None:
+        note = SPEED_NOTE.format(date=speed["date"], **{**speed["machine"], "cpu": describe_cpu(speed["machine"])})
     return MODELS_HEADER + note + "\n" + markdown_table(rows)
 
 

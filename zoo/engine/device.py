@@ -85,9 +85,9 @@ def cpu_identity(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, str]:
     out = {"model": first["model name"]} if first.get("model name") else {}
     if all(k in first for k in ("cpu family", "model", "stepping")):
         out["id"] = f"family {first['cpu family']} model {first['model']} stepping {first['stepping']}"
-    if "flags" in first or "Features" in first:
-        flags = set((first.get("flags") or first.get("Features") or "").split())
-        out["flags"] = " ".join(f for f in SPEED_FLAGS if f in flags)
+    flags = first.get("flags", first.get("Features"))  # x86, aarch64
+    if flags is not None:
+        out["flags"] = " ".join(f for f in SPEED_FLAGS if f in flags.split())
     return out
 
 
