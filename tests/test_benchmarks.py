@@ -151,8 +151,9 @@ def test_int8_benchmark_runs_every_variant(fake500, capsys, tmp_path):
     out = capsys.readouterr().out
     assert "int8 units: " in out and "| modern_gap_cnn.cifar10 | int8 |" in out
     assert "| modern_gap_cnn.cifar10 | int8 7-bit |" in out
-    ratio_row = out.split("| top-1 int8 - fp32 |")[1].splitlines()[2]
-    assert ratio_row.startswith("| modern_gap_cnn.cifar10 | ") and float(ratio_row.split("|")[3]) > 0
+    ratio_rows = out.split("| top-1 int8 - fp32 |")[1].splitlines()[2:4]
+    for row, variant in zip(ratio_rows, ("int8", "int8 7-bit"), strict=True):  # one ratio row per int8 variant
+        assert row.startswith(f"| modern_gap_cnn.cifar10 | {variant} | ") and float(row.split("|")[4]) > 0
     saved = json.loads((tmp_path / "int8.json").read_text())
     assert set(saved["models"]["modern_gap_cnn.cifar10"]) == {
         "fp32 eager",
