@@ -92,12 +92,13 @@ def int8_weights(path) -> list[np.ndarray]:
 
 def test_reduce_range_stores_7_bit_weights(int8, fake500, tmp_path):
     model, _ = int8
-    assert max(int(np.abs(w).max()) for w in int8_weights(model.path)) == 127  # 8 bits: per channel up to 127
+    eight = int8_weights(model.path)
+    assert max(int(np.abs(w).max()) for w in eight) == 127  # 8 bits: per channel up to 127
     out = tmp_path / "r7.onnx"
     argv = ["resnet20.cifar10", "--int8", "--reduce-range", "--data-dir", str(fake500), "--calibration-images", "32"]
     assert export_main([*argv, "--output", str(out)]) == 0
     weights = int8_weights(out)
-    assert len(weights) == len(int8_weights(model.path)) and max(int(np.abs(w).max()) for w in weights) <= 64
+    assert len(weights) == len(eight) and max(int(np.abs(w).max()) for w in weights) <= 64
     assert "s8 weights in 7 bits" in OnnxModel(out).zoo_cfg["quantization"]
 
 
