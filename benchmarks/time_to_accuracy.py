@@ -8,9 +8,10 @@ test images with the recipe's test-time augmentation. The runs alternate (baseli
 baseline seed 1, ...), so whatever else the machine does falls on both. Prints, per recipe: every seed's test top-1
 (with and without TTA) and training time (the engine's clock: training steps only), their mean ± standard
 deviation, and the ratio candidate / baseline of the mean training times (and of their training FLOPs, counted by
-``torch.utils.flop_counter``), with the machine; then the time ratio of each seed pair (two runs back to back) and
-their geometric mean, the estimate that a host whose speed drifts between pairs disturbs least, and each pair's
-accuracy difference with their mean ± sd (the two runs of a seed are measured on the same images). Runs go to
+``torch.utils.flop_counter``), with the machine (and a warning where a run, or a session of a resumed one, trained
+on another); then the time ratio of each seed pair (two runs back to back) and their geometric mean, the estimate
+that a host whose speed drifts between pairs disturbs least, and each pair's accuracy difference with their mean ±
+sd (the two runs of a seed are measured on the same images). Runs go to
 ``--out/RECIPE-seedN``: a stopped benchmark resumes where it was, a finished run is not run again. ``--set`` changes
 the candidate (ablations: ``--set optimizer="sgd"``), ``--set-baseline`` the baseline; ``--candidate none``
 runs the baseline alone.
@@ -41,7 +42,7 @@ from zoo.data.augment import resize_size
 from zoo.engine import RECIPES, Trainer, build_config, configure_process
 from zoo.engine.config import resumed_config
 from zoo.engine.optim import build_optimizer
-from zoo.engine.run import describe_cpu
+from zoo.engine.run import describe_cpu, machine_changes
 from zoo.engine.select import kept_count, proxy_kwargs
 
 
@@ -99,6 +100,7 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
         "epochs": result["epochs"],
         "run_dir": str(run_dir),
         "machine": meta["machine"],
+        "session_machines": [session["machine"] for session in meta["sessions"]],  # a resumed run may have moved
         "config": meta["config"],  # what the run trained, whatever the recipe's name means today
     }
 
@@ -201,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     machine = runs[configs[0][1]][0]["machine"]
     where = f"{describe_cpu(machine)}, {machine['threads']} threads, {machine['device']}"
     print(f"\nmachine: {where}, torch {machine['torch']}")
+    sessions = [m for label_runs in runs.values() for r in label_runs for m in r["session_machines"]]
+    moved = sorted({change for m in sessions for change in machine_changes(machine, m)})
+    if moved:
+        print(
+            f"warning: not every run trained on this machine ({', '.join(moved)}); times from two machines do not "
+            "compare"
+        )
     summaries = [summarise(label, recipe, overrides, runs[label]) for recipe, label, overrides in configs]
     if len(summaries) == 2:
         base, cand = summaries
@@ -232,7 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
-            json.dumps({"machine": machine, "model": args.model, "summaries": summaries}, indent=1) + "\n"
+            json.dumps(
+                {"machine": machine, "machine_changes": moved, "model": args.model, "summaries": summaries}, indent=1
+            )
+            + "\n"
         )
     return 0
 

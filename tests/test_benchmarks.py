@@ -247,6 +247,17 @@ def test_time_to_accuracy_runs_two_recipes_side_by_side(tmp_path, capsys, monkey
     assert f"top1_tta difference per seed pair: seed 0 {diffs['0']:+.2f}, seed 1 {diffs['1']:+.2f}; mean " in out
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(runs) == 4 and all(p.startswith(("fast-", "fastest-")) for p in runs)
+    assert saved["machine_changes"] == [] and "warning: not every run" not in out
+
+    moved = next((tmp_path / "runs").glob("fastest-*seed1")) / "run.json"  # as if it had been resumed on a Zen 5
+    meta = json.loads(moved.read_text())
+    meta["sessions"][-1]["machine"].update(cpu_id="family 26 model 2 stepping 0", threads=999)
+    moved.write_text(json.dumps(meta))
+    assert time_to_accuracy.main(argv) == 0  # every run finished: read, not trained again
+    out = capsys.readouterr().out
+    assert "warning: not every run trained on this machine (cpu_id (" in out
+    changes = json.loads((tmp_path / "tta.json").read_text())["machine_changes"]
+    assert len(changes) == 2 and changes[0].startswith("cpu_id (") and changes[1].endswith(" -> 999)")
 
 
 def test_time_to_accuracy_chooses_on_a_validation_split_without_evaluating_the_test_split(tmp_path, capsys):

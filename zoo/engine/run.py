@@ -27,7 +27,7 @@ from ..errors import CheckpointError, RunDirError, StorageError
 from ..weights import save_weights
 from .device import cpu_identity
 
-__all__ = ["RunDir", "describe_cpu", "git_commit", "machine_info", "plot_curves"]
+__all__ = ["MACHINE_KEYS", "RunDir", "describe_cpu", "git_commit", "machine_changes", "machine_info", "plot_curves"]
 
 RUN_FILES = (
     "run.json",
@@ -53,6 +53,9 @@ def git_commit() -> str | None:
     return (out.stdout.strip() if out.returncode == 0 else "") or None
 
 
+MACHINE_KEYS = ("cpu", "cpu_id", "threads", "device", "gpu", "torch")  # what decides a run's speed and its floats
+
+
 def machine_info(device: torch.device) -> dict[str, Any]:
     """What trained it: CPU (model name, x86 family/model/stepping, its bf16/int8/vector flags), threads, GPU,
     versions."""
@@ -69,6 +72,13 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info
+
+
+def machine_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Where two ``machine_info`` records differ in what decides a run's speed and floats, as "key (old -> new)";
+    a key only one of them holds (a record written before the key existed) is no difference."""
+    pairs = [(k, old.get(k), new.get(k)) for k in MACHINE_KEYS]
+    return [f"{k} ({a} -> {b})" for k, a, b in pairs if a is not None and b is not None and a != b]
 
 
 def describe_cpu(machine: dict[str, Any]) -> str:
@@ -205,10 +215,9 @@ class RunDir:
         if not self.sessions:
             return []
         last = self.sessions[-1]
-        machine_keys = ("cpu", "cpu_id", "threads", "device", "torch")
-        pairs = [(k, last.get("machine", {}).get(k), now["machine"].get(k)) for k in machine_keys]
-        pairs += [(k, last.get(k), now.get(k)) for k in ("precision", "muon_precision", "world_size")]
-        return [f"{k} ({old} -> {new})" for k, old, new in pairs if old is not None and old != new]
+        pairs = [(k, last.get(k), now.get(k)) for k in ("precision", "muon_precision", "world_size")]
+        changed = [f"{k} ({old} -> {new})" for k, old, new in pairs if old is not None and old != new]
+        return machine_changes(last.get("machine", {}), now["machine"]) + changed
 
     def save_weights(self, model: torch.nn.Module, name: str, current: dict[str, Any], **header: Any) -> None:
         """``name`` in the folder, its header holding ``header``, every session so far (``current`` the one running)
