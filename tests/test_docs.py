@@ -56,3 +56,21 @@ def test_models_page_speed_columns(tmp_path):
     path.write_text('{"models": {}}')
     with pytest.raises(ValueError, match="expected the JSON that benchmarks/model_speed.py writes"):
         gen_docs.load_speed(path)
+
+
+def test_speed_standings_come_from_the_benchmarks_output(tmp_path):
+    for name, _, _ in gen_docs.STANDINGS:
+        path = ROOT / "docs" / "data" / f"time_to_accuracy.{name}.json"
+        (tmp_path / path.name).write_text(path.read_text())
+    assert gen_docs.standings_markdown(tmp_path) == gen_docs.standings_markdown()
+    last = tmp_path / f"time_to_accuracy.{gen_docs.STANDINGS[-1][0]}.json"
+    data = json.loads(last.read_text())
+    data["summaries"][1].update(accuracy_mean=90.9, train_time_mean_s=data["summaries"][0]["train_time_mean_s"] / 2)
+    last.write_text(json.dumps(data))
+    table = gen_docs.standings_markdown(tmp_path)
+    assert "| 90.90 ± " in table.splitlines()[-6] and "| 0.500 |" in table.splitlines()[-6]
+    assert "the accuracy target (90.5% or more) in 2." in " ".join(table.split())
+    data["summaries"][0]["tta_level"] = 1
+    last.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="expected both recipes measured with --tta 2"):
+        gen_docs.standings_markdown(tmp_path)
