@@ -11,10 +11,9 @@ deviation, and the ratio candidate / baseline of the mean training times (and of
 ``torch.utils.flop_counter``), with the machine (and a warning where a run, or a session of a resumed one, trained
 on another); then the time ratio of each seed pair (two runs back to back) and their geometric mean, the estimate
 that a host whose speed drifts between pairs disturbs least, and each pair's accuracy difference with their mean ±
-sd (the two runs of a seed are measured on the same images). Runs go to
-``--out/RECIPE-seedN``: a stopped benchmark resumes where it was, a finished run is not run again. ``--set`` changes
-the candidate (ablations: ``--set optimizer="sgd"``), ``--set-baseline`` the baseline; ``--candidate none``
-runs the baseline alone.
+sd (the two runs of a seed are measured on the same images). Runs go to ``--out/RECIPE-seedN``: a stopped
+benchmark resumes where it was, a finished run is not run again. ``--set`` changes the candidate (ablations:
+``--set optimizer="sgd"``), ``--set-baseline`` the baseline; ``--candidate none`` runs the baseline alone.
 
 ``--val-split N`` is the same benchmark for choosing a recipe: every run holds out N training images (drawn by
 the run's seed, so the two recipes of a seed hold out the same ones), trains on the rest and is measured on those
