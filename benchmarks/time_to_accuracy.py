@@ -98,8 +98,7 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
         "train_tflops": training_flops(meta["config"], steps) / 1e12,
         "epochs": result["epochs"],
         "run_dir": str(run_dir),
-        "machine": meta["machine"],
-        "session_machines": [session["machine"] for session in meta["sessions"]],  # a resumed run may have moved
+        "machines": [session["machine"] for session in meta["sessions"]],  # one a session: a resumed run may move
         "config": meta["config"],  # what the run trained, whatever the recipe's name means today
     }
 
@@ -199,10 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:  # interleaved: machine noise hits every recipe alike
         for recipe, label, overrides in configs:
             runs[label].append(run_seed(args, recipe, label, seed, overrides))
-    machine = runs[configs[0][1]][0]["machine"]
+    machine = runs[configs[0][1]][0]["machines"][0]
     where = f"{describe_cpu(machine)}, {machine['threads']} threads, {machine['device']}"
     print(f"\nmachine: {where}, torch {machine['torch']}")
-    sessions = [m for label_runs in runs.values() for r in label_runs for m in r["session_machines"]]
+    sessions = [m for label_runs in runs.values() for r in label_runs for m in r["machines"]]
     moved = sorted({change for m in sessions for change in machine_changes(machine, m)})
     if moved:
         print(

@@ -128,8 +128,9 @@ TARGET_RATIO, TARGET_ACCURACY = 0.7, 90.5  # issue #29
 
 
 def _seeds(seeds: Sequence[int]) -> str:
-    consecutive = list(seeds) == list(range(seeds[0], seeds[0] + len(seeds)))
-    return f"seeds {seeds[0]}-{seeds[-1]}" if consecutive and len(seeds) > 2 else f"seeds {', '.join(map(str, seeds))}"
+    if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}-{seeds[-1]}"
+    return f"seeds {', '.join(map(str, seeds))}"
 
 
 def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
