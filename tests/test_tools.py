@@ -188,6 +188,9 @@ def test_gpu_session_script_runs_both_stages_on_a_cpu(tmp_path):
     env = {**os.environ, "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work"), "DATA": str(data)}
     zoo_flags = "--device cpu --models resnet20 --epochs 1 --limit-train 32 --val-split 48 --jobs 1"
     script = str(ROOT / "tools" / "gpu_session.sh")
+    bad = subprocess.run(["bash", script, "nope"], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "expected tta or zoo" in bad.stderr
+    assert not (tmp_path / "work").exists()  # refused before any work
     subprocess.run(["bash", script, "zoo"], env={**env, "EXTRA": zoo_flags}, check=True, capture_output=True)
     names = _members(tmp_path / "out" / "runs-0.tar.gz")
     assert {"resnet20-final/last.safetensors", "resnet20-final/metrics.csv", "resnet20-val/run.json"} <= set(names)
@@ -196,8 +199,6 @@ def test_gpu_session_script_runs_both_stages_on_a_cpu(tmp_path):
     subprocess.run(["bash", script, "tta"], env={**env, "EXTRA": tta_flags}, check=True, capture_output=True)
     saved = json.loads((tmp_path / "out" / "time_to_accuracy.gpu.json").read_text())
     assert [s["recipe"] for s in saved["summaries"]] == ["fast", "fastest"]
-    bad = subprocess.run(["bash", script, "nope"], env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "expected tta or zoo" in bad.stderr
 
 
 def _members(archive: Path) -> list[str]:

@@ -22,6 +22,10 @@
 # the preparation), DEVICE (default cuda), EXTRA (more flags for the stage's script: the CPU smoke test uses it).
 set -euo pipefail
 stage=${1:?usage: bash tools/gpu_session.sh tta|zoo}
+if [ "$stage" != tta ] && [ "$stage" != zoo ]; then  # before any work: a typo must not cost device time
+    echo "unknown stage $stage: expected tta or zoo" >&2
+    exit 2
+fi
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 work=${WORK:-/tmp/zoo-gpu}
@@ -43,9 +47,5 @@ zoo)
     python3 benchmarks/train_zoo.py --device "${DEVICE:-cuda}" --data-dir "$data" --out "$work/zoo" --stage both \
         ${EXTRA:-} 2>&1 | tee "$out/zoo.log"
     python3 tools/pack_runs.py "$work/zoo" "$out" --max-files 6 || echo "pack_runs: some runs did not fit (above)"
-    ;;
-*)
-    echo "unknown stage $stage: expected tta or zoo" >&2
-    exit 2
     ;;
 esac
