@@ -335,3 +335,16 @@ def test_recipe_step_times_each_recipes_steps_and_its_optimizer(tmp_path, capsys
     trainer.selector.optimizer.register_step_post_hook(lambda *_: proxy_steps.append(trainer.global_step))
     recipe_step.time_steps(trainer, 1, 4)  # 4 steps per epoch: global steps 4-7
     assert proxy_steps == [4, 6]
+
+
+def test_create_speed_times_both_ways_of_loading_side_by_side(capsys):
+    create_speed = benchmark("create_speed")
+    assert create_speed.main(["--models", "modern_gap_cnn", "resnet20", "--repeats", "1", "--threads", "1"]) == 0
+    rows = table_rows(capsys)
+    assert [r[0].strip() for r in rows] == ["modern_gap_cnn", "resnet20"]
+    for _, params, meta, init, ratio in rows:
+        assert int(params.replace(",", "")) > 0 and float(meta) > 0 and float(init) > 0
+        assert float(ratio) == pytest.approx(float(meta) / float(init), rel=0.1)  # of the rounded times
+    with pytest.raises(SystemExit):
+        create_speed.main(["--models", "nope"])
+    assert "unknown model(s) nope" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 import zoo
 from zoo import _factory
+from zoo.registry import _models
 from zoo.weights import WeightsError, file_sha256
 
 
@@ -67,6 +68,31 @@ def test_notebook_weights_load_and_match(tmp_path):
     model = zoo.create("modern_gap_cnn", weights=path).eval()
     x = torch.randn(4, 3, 32, 32)
     assert torch.allclose(model(x), nb(x), atol=1e-6)
+
+
+def test_weights_that_cover_the_model_replace_its_random_init(saved, model):
+    """The file's tensors become the model's, built on the meta device: no initialisation runs (the global RNG is
+    left as it was). A model the file does not cover (here a non-persistent buffer) is built for real."""
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    loaded = zoo.create("modern_gap_cnn", weights=saved)
+    assert torch.equal(torch.rand(3), expected) and loaded.training
+    assert not any(t.is_meta for t in [*loaded.parameters(), *loaded.buffers()])
+    assert all(p.requires_grad for p in loaded.parameters())
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(loaded.eval()(x), model(x))
+
+    @zoo.register_model(family="test")
+    def _tmp_buffered(*, num_classes: int = 10, **kwargs):
+        net = zoo.models.ModernGAPCNN(num_classes=num_classes, **kwargs)
+        net.register_buffer("scale", torch.full((1,), 2.0), persistent=False)
+        return net
+
+    try:
+        assert zoo.create("_tmp_buffered", weights=saved).scale.item() == 2.0
+    finally:
+        _models.pop("_tmp_buffered")
 
 
 def test_num_classes_change_reinitialises_classifier_only(saved, model):

@@ -163,19 +163,32 @@ def _from_tensors(
     fused: bool,
     source: str,
 ) -> nn.Module:
-    """Check ``tensors`` against the model built on the meta device, then build it for real and load them."""
+    """Check ``tensors`` against the model built on the meta device and make them its tensors; where they do not
+    cover all of it (a new classifier, a buffer no file holds), build it for real and load them."""
     from .fuse import fuse_bn
 
     meta = _build(info, kwargs, device="meta")
     if fused:
         fuse_bn(meta.eval())
     ready = match_state_dict(meta, tensors, adapt=adapt, source=source, name=info.name)
+    if _covers(meta, ready):
+        # no random initialisation to pay for; copies, as load_state_dict makes: a tensor read from the file keeps
+        # its offset there (8-byte aligned), and the CPU kernels round differently on unaligned data
+        meta.load_state_dict({k: v.clone() for k, v in ready.items()}, assign=True)
+        return meta
     del meta
     model = _build(info, kwargs)
     if fused:
         fuse_bn(model.eval())
     model.load_state_dict(ready, strict=False)
     return model
+
+
+def _covers(model: nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Whether ``state`` holds every parameter and buffer of ``model``, each under one name (a tied or
+    non-persistent tensor makes the counts differ)."""
+    keys = model.state_dict().keys()
+    return len(keys) == len(list(model.parameters())) + len(list(model.buffers())) and keys <= state.keys()
 
 
 def create(
