@@ -36,6 +36,9 @@ def create_initialised_first(name: str, path: Path) -> object:
         return zoo.create(name, weights=path)
 
 
+WAYS: dict[str, Callable[[str, Path], object]] = {"skip": create, "init": create_initialised_first}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["resnet56", "vgg16_bn", "wrn28_10"])
@@ -55,10 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in args.models:
             path = Path(tmp) / f"{name}.safetensors"
             zoo.save_weights(zoo.create(name), path)
-            ways: dict[str, Callable[[str, Path], object]] = {"skip": create, "init": create_initialised_first}
-            times: dict[str, list[float]] = {way: [] for way in ways}
+            times: dict[str, list[float]] = {way: [] for way in WAYS}
             for _ in range(args.repeats + 1):  # the first round warms up
-                for way, fn in ways.items():
+                for way, fn in WAYS.items():
                     start = time.perf_counter()
                     fn(name, path)
                     times[way].append(time.perf_counter() - start)
