@@ -133,9 +133,13 @@ def _seeds(seeds: Sequence[int]) -> str:
     return f"seeds {', '.join(map(str, seeds))}"
 
 
+def _mean_se(values: Sequence[float], sign: str = "") -> str:
+    return f"{statistics.fmean(values):{sign}.2f} ± {statistics.stdev(values) / len(values) ** 0.5:.2f}"
+
+
 def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
     """The standings table and its summary, from the ``STANDINGS`` output files in ``data``."""
-    rows, ratios, accuracies, gaps, pooled = [], [], [], [], {"fast": [], "fastest": []}
+    rows, ratios, accuracies, gaps, pooled = [], [], [], [], {"fast": [], "fastest": [], "difference": []}
     for name, what, machine in STANDINGS:
         path = data / f"time_to_accuracy.{name}.json"
         base, cand = json.loads(path.read_text())["summaries"]
@@ -144,9 +148,11 @@ def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
         ratios.append(cand["train_time_mean_s"] / base["train_time_mean_s"])  # as the benchmark defines it
         accuracies.append(cand["accuracy_mean"])
         gaps.append(base["accuracy_mean"] - cand["accuracy_mean"])
-        if name in POOLED:
+        if name in POOLED:  # a seed's two runs are measured on the same images: their difference pairs
             pooled["fast"] += [run["top1_tta"] for run in base["runs"]]
             pooled["fastest"] += [run["top1_tta"] for run in cand["runs"]]
+            pairs = zip(base["runs"], cand["runs"], strict=True)
+            pooled["difference"] += [c["top1_tta"] - b["top1_tta"] for b, c in pairs]
         rows.append(
             {
                 "invocation": f"{what}, {_seeds([run['seed'] for run in cand['runs']])}",
@@ -161,8 +167,9 @@ def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
         f"In short: `fastest` takes {min(ratios):.2f}-{max(ratios):.2f}x `fast`'s training time (geometric mean "
         f"{statistics.geometric_mean(ratios):.3f}) and gives up {min(gaps):.2f}-{max(gaps):.2f} points with TTA. Over "
         f"the {len(pooled['fastest'])} test seeds of the second `fastest` and the current one (two machines, two "
-        f"precisions) it averages {statistics.fmean(pooled['fastest']):.2f}% against `fast`'s "
-        f"{statistics.fmean(pooled['fast']):.2f}%. The time target (at most {TARGET_RATIO}x) is met in "
+        f"precisions) it averages {_mean_se(pooled['fastest'])}% against `fast`'s {_mean_se(pooled['fast'])}% "
+        f"(mean ± standard error), a paired difference of {_mean_se(pooled['difference'], sign='+')} points. The "
+        f"time target (at most {TARGET_RATIO}x) is met in "
         f"{sum(r <= TARGET_RATIO for r in ratios)} invocations of {len(rows)}, the accuracy target "
         f"({TARGET_ACCURACY}% or more) in {sum(a >= TARGET_ACCURACY for a in accuracies)}."
     )
