@@ -74,6 +74,10 @@ def test_num_classes_zero_and_reset_classifier(name):
     assert model(x).shape == (2, model.num_features)
     model.reset_classifier(7)
     assert model(x).shape == (2, 7) and model.num_classes == 7
+    for bad in (-3, 2.5, True):  # refused before anything changes
+        with pytest.raises(zoo.errors.ModelKwargsError, match="num_classes must be an integer >= 0"):
+            model.reset_classifier(bad)
+    assert model(x).shape == (2, 7) and model.num_classes == 7
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -36,6 +36,8 @@ class ClassifierHead(nn.Module):
         self._set(num_classes, pool_type)
 
     def _set(self, num_classes: int, pool_type: str) -> None:
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ModelKwargsError(f"num_classes must be an integer >= 0 (0: features only), got {num_classes!r}")
         if pool_type not in _POOLS:
             raise ModelKwargsError(
                 f"global_pool (pool_type) must be one of 'avg', 'max' or '' (none), got {pool_type!r}"
