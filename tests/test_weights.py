@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 import zoo
+from zoo.errors import StorageError
 from zoo.weights import WeightsError, file_sha256, read_weights
 
 
@@ -98,6 +99,7 @@ def test_bad_files_are_clear_errors_and_leave_the_model_unchanged(model, saved, 
         ),
         "pickle": (_write(tmp_path / "p.pt", pickle.dumps({"a": 1}, protocol=4)), "pickle"),
         "missing": (tmp_path / "nope.safetensors", "not found"),
+        "folder": (tmp_path, "is a folder; expected a weights file"),
     }
     zip_path = tmp_path / "torch_save.pt"
     torch.save(model.state_dict(), zip_path)
@@ -155,5 +157,7 @@ def test_save_is_atomic_and_leaves_no_temp_files(model, tmp_path):
     path = tmp_path / "a.safetensors"
     zoo.save_weights(model, path)
     zoo.save_weights(model, path)
+    with pytest.raises(StorageError, match="is a folder; expected a file path"):
+        zoo.save_weights(model, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["a.safetensors"]
     assert json.loads(json.dumps(read_weights(path)[1]))  # header decodes to plain JSON

@@ -133,6 +133,10 @@ def write_safetensors_atomic(tensors: dict[str, torch.Tensor], path: PathOrUrl, 
     disk is a `StorageError` naming the folder and the bytes needed; the temp file is removed.
     """
     path = Path(path)
+    if path.is_dir():
+        raise StorageError(
+            f"cannot write {path}: it is a folder; expected a file path such as {path / 'model.safetensors'}"
+        )
     if path.parent.exists() and not path.parent.is_dir():
         raise StorageError(f"cannot write {path}: {path.parent} is a file, not a folder")
     try:
@@ -284,7 +288,9 @@ def read_weights(
     """Read a safetensors file (path or http(s) URL) into CPU tensors and its decoded, checked header."""
     path = download(location, sha256=sha256, progress=progress) if is_url(location) else Path(location)
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+        raise WeightsError(
+            f"{path} is a folder; expected a weights file" if path.is_dir() else f"weights file not found: {path}"
+        )
     _sniff(path)
     if sha256 is not None:
         actual = file_sha256(path)
