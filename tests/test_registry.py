@@ -21,6 +21,11 @@ def test_list_models_patterns_and_filters():
     assert "resnet20" in small and "resnet56" not in small
     assert all(zoo.model_info(n).macs <= 50e6 for n in zoo.list_models(max_macs=50_000_000))
     assert zoo.list_models(family="vgg") == ["vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn"]
+    assert zoo.list_models(max_params=3e5) == small  # budgets may be floats (1e6)
+    with pytest.raises(TypeError, match="max_params must be a number"):
+        zoo.list_models(max_params="1e6")
+    with pytest.raises(TypeError, match="pattern must be a string or strings"):
+        zoo.list_models(["resnet*", 20])
 
 
 def test_is_model():

@@ -358,6 +358,11 @@ def list_models(
     ``max_params`` / ``max_macs`` filter by budget (10 classes, 32x32).
     """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    if not all(isinstance(p, str) for p in patterns):
+        raise TypeError(f"pattern must be a string or strings, got {pattern!r}")
+    for key, budget in (("max_params", max_params), ("max_macs", max_macs)):
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, int | float)):
+            raise TypeError(f"{key} must be a number (e.g. 1_000_000 or 1e6) or None, got {budget!r}")
     out = []
     for name, info in _registry().items():
         if not any(fnmatch.fnmatch(name, p) for p in patterns):
