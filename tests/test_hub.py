@@ -50,6 +50,9 @@ def test_timms_hub_export_reloads_in_timm_and_in_zoo(tmp_path):
     again = timm.create_model("zoo_mobilenetv2_x0_5", pretrained=True, pretrained_cfg_overlay=overlay).eval()
     assert torch.equal(again(x), model(x))
     assert torch.equal(zoo.load(tmp_path).eval()(x), model(x))  # zoo reads timm's layout
+    assert torch.equal(zoo.create(tmp_path).eval()(x), model(x))  # the folder as a Path, as zoo.load takes it
+    with pytest.raises(TypeError, match="model_name must be a model name, hf-hub:ORG/REPO or a folder, got None"):
+        zoo.create(None)
 
 
 def test_push_to_hub_and_back_through_zoo_and_timm(hub):

@@ -192,7 +192,7 @@ def _covers(model: nn.Module, state: dict[str, torch.Tensor]) -> bool:
 
 
 def create(
-    model_name: str,
+    model_name: str | os.PathLike[str],
     *,
     pretrained: bool = False,
     weights: PathOrUrl | None = None,
@@ -204,7 +204,8 @@ def create(
 ) -> nn.Module:
     """Build a registered model by name, optionally with weights.
 
-    ``model_name`` may carry a weight tag (``"resnet20.cifar10"``, which implies ``pretrained=True``).
+    ``model_name`` may carry a weight tag (``"resnet20.cifar10"``, which implies ``pretrained=True``), or be a
+    Hub repo (``"hf-hub:ORG/REPO"``) or a folder in its layout (a path).
     ``weights`` is a safetensors path or URL (its classes, when its header names them, unless ``num_classes``
     says otherwise). With ``num_classes`` different from the weights', the classifier is re-initialised
     (fine-tuning) and every other tensor loads; with ``in_chans`` different from them, the input conv is adapted
@@ -215,6 +216,9 @@ def create(
     """
     if not features_only and out_indices is not None:
         raise ModelKwargsError("out_indices selects feature maps: it needs features_only=True")
+    model_name = os.fspath(model_name) if isinstance(model_name, os.PathLike) else model_name
+    if not isinstance(model_name, str):
+        raise TypeError(f"model_name must be a model name, hf-hub:ORG/REPO or a folder, got {model_name!r}")
     if _is_repo(model_name):  # a Hub repo, or a folder in its layout
         if weights is not None:
             raise WeightsError(f"{model_name} holds its weights: give no other weights")
