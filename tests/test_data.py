@@ -173,3 +173,16 @@ def test_a_dataset_is_read_into_memory_once_and_checked_to_fit(monkeypatch):
         load_splits(42)
     with pytest.raises(DataError, match="a data dict needs a 'train' entry"):
         load_splits({"test": _Images()})
+
+
+def test_float_images_must_be_finite_and_in_0_1():
+    from zoo.data import as_split
+
+    labels = torch.zeros(4, dtype=torch.long)
+    assert as_split((torch.full((4, 3, 8, 8), 0.5), labels)).images.unique().tolist() == [128]
+    bad = torch.rand(4, 3, 8, 8)
+    bad[1, 0, 2, 2] = float("nan")  # min/max skip NaN: it would have become pixel 0
+    with pytest.raises(DataError, match="float images hold NaN or Inf"):
+        as_split((bad, labels))
+    with pytest.raises(DataError, match=r"must hold values in \[0, 1\]"):
+        as_split((torch.rand(4, 3, 8, 8) * 255, labels))

@@ -42,6 +42,8 @@ def _to_uint8(images: torch.Tensor, what: str) -> torch.Tensor:
         return images
     if not images.is_floating_point():
         raise DataError(f"{what}: expected uint8 images or float images in [0, 1], got {images.dtype}")
+    if not bool(torch.isfinite(images).all()):
+        raise DataError(f"{what}: float images hold NaN or Inf; expected values in [0, 1]")
     low, high = float(images.min()), float(images.max())
     if low < 0 or high > 1:
         raise DataError(
