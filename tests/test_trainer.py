@@ -25,7 +25,7 @@ from zoo.engine import (
 from zoo.engine.config import load_config_file
 from zoo.engine.device import Fp32Conv2d, apply_training_precision_policy, cpu_identity, fp32_strided_depthwise
 from zoo.engine.run import describe_cpu, machine_info
-from zoo.errors import CheckpointError
+from zoo.errors import CheckpointError, ConfigError
 from zoo.train import main
 from zoo.weights import read_weights
 
@@ -481,11 +481,15 @@ def test_fit_trains_a_model_of_your_own_on_tensors(tmp_path, capsys):
     )
     assert summary["status"] == "finished" and summary["test_top1"] > 25
     out = capsys.readouterr().out
-    assert "zoo.train: TinyNet on cifar10 (64 train, 32 test)" in out and "weights-only" in out
+    assert "zoo.train: TinyNet on data given from Python (64 train, 32 test)" in out and "weights-only" in out
     with pytest.raises(zoo.WeightsError, match="weights-only file"):
         zoo.load(tmp_path / "own" / "last.safetensors")
     header = zoo.load_weights(TinyNet(num_classes=4), tmp_path / "own" / "last.safetensors")
     assert header["weights_only"] and header["label_names"] == ["0", "1", "2", "3"] and len(header["mean"]) == 3
+    assert header["data"] == "data given from Python"  # not cfg.dataset's default, CIFAR-10
+    gray = {"train": (data["train"][0][:, :1], data["train"][1]), "test": (data["test"][0][:, :1], data["test"][1])}
+    with pytest.raises(ConfigError, match=r"the images have 1 channel\(s\) but the normalisation \(the model's"):
+        fit(zoo.create("modern_gap_cnn", num_classes=4), gray, out=str(tmp_path), epochs=1, batch_size=16)
 
 
 def test_float_images_in_0_1_train_exactly_as_their_uint8_values(tmp_path):

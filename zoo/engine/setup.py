@@ -106,6 +106,13 @@ def prepare_model(
     if mean is None or std is None:
         pixels = train.images.float().div_(255).transpose(0, 1).flatten(1)
         mean, std = mean or tuple(pixels.mean(1).tolist()), std or tuple(pixels.std(1).tolist())
+    channels = train.images.shape[1]
+    if len(mean) != channels or len(std) != channels:
+        where = "the config's" if cfg.mean or cfg.std else "the model's pretrained_cfg"
+        raise ConfigError(
+            f"the images have {channels} channel(s) but the normalisation ({where} mean {tuple(mean)}, std "
+            f"{tuple(std)}) has {len(mean)}: give mean and std with one value per channel"
+        )
     if registered:
         model.pretrained_cfg.update(label_names=tuple(classes), mean=tuple(mean), std=tuple(std))
     if cfg.sync_bn and dist.enabled:

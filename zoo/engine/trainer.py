@@ -130,6 +130,7 @@ class Trainer:
             else None
         )
         named = cfg.dataset if data is None else str(data) if isinstance(data, str | os.PathLike) else None
+        self.data_name = named or "data given from Python"  # what the log and the weights' header call it
         self.teacher_saw_val = (  # tensors or a Dataset have no name to compare with the teacher's record
             self.teacher.saw_held_out(dataset=named, n_train=n_train, val_split=cfg.val_split, seed=cfg.seed)
             if self.teacher is not None and self.val_split is not None and named is not None
@@ -441,7 +442,7 @@ class Trainer:
             "train_time_s": round(self.train_time, 1),
             "machine": machine_info(self.device),
             "git_commit": self.session["git_commit"],
-            "data": DATA_NOTE.get(cfg.dataset, cfg.dataset),
+            "data": DATA_NOTE.get(self.data_name, self.data_name),
         }
         if self.teacher is not None:
             header["teacher_sha256"] = self.teacher.sha256
@@ -506,7 +507,8 @@ class Trainer:
         cfg, convs = self.cfg, f" ({self.fp32_convs} strided depthwise convs in fp32)" if self.fp32_convs else ""
         procs = f" x {self.dist.world_size} processes" if self.dist.enabled else ""
         parts = [
-            f"zoo.train: {cfg.model} on {cfg.dataset} ({len(self.train_split)} train, {len(eval_split)} {eval_name})",
+            f"zoo.train: {cfg.model} on {self.data_name} ({len(self.train_split)} train, "
+            f"{len(eval_split)} {eval_name})",
             f"device {self.device}{procs}",
             f"precision {self.precision}{convs}",
         ]
