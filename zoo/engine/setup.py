@@ -111,7 +111,8 @@ def prepare_model(
         where = "the config's" if cfg.mean or cfg.std else "the model's pretrained_cfg"
         raise ConfigError(
             f"the images have {channels} channel(s) but the normalisation ({where} mean {tuple(mean)}, std "
-            f"{tuple(std)}) has {len(mean)}: give mean and std with one value per channel"
+            f"{tuple(std)}) has {len(mean)}: give mean and std with one value per channel (--mean/--std, or "
+            "fit(..., mean=..., std=...))"
         )
     if registered:
         model.pretrained_cfg.update(label_names=tuple(classes), mean=tuple(mean), std=tuple(std))
