@@ -490,6 +490,9 @@ def test_fit_trains_a_model_of_your_own_on_tensors(tmp_path, capsys):
     gray = {"train": (data["train"][0][:, :1], data["train"][1]), "test": (data["test"][0][:, :1], data["test"][1])}
     with pytest.raises(ConfigError, match=r"the images have 1 channel\(s\) but the normalisation \(the model's"):
         fit(zoo.create("modern_gap_cnn", num_classes=4), gray, out=str(tmp_path), epochs=1, batch_size=16)
+    tiny = {"train": (data["train"][0][..., :4, :4], data["train"][1]), "test": data["test"]}
+    with pytest.raises(ConfigError, match="--crop 4 with reflect padding needs images larger than 4 pixels"):
+        fit(TinyNet(num_classes=4), tiny, out=str(tmp_path), epochs=1, batch_size=16)  # torch's error came mid-run
 
 
 def test_float_images_in_0_1_train_exactly_as_their_uint8_values(tmp_path):

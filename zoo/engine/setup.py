@@ -67,6 +67,11 @@ def prepare_data(
         raise ConfigError(f"batch size {cfg.batch_size} is larger than the {len(train)} training images")
     if cfg.batch_size % world_size:
         raise ConfigError(f"batch_size is the global batch: {cfg.batch_size} must divide by {world_size} processes")
+    if cfg.crop_mode == "reflect" and cfg.crop >= min(train.images.shape[-2:]):
+        raise ConfigError(
+            f"--crop {cfg.crop} with reflect padding needs images larger than {cfg.crop} pixels, got "
+            f"{tuple(train.images.shape[-2:])}: give a smaller --crop (0 = off) or --crop-mode zeros"
+        )
     return train, val, test, n_train
 
 
