@@ -164,11 +164,22 @@ def test_create_overrides_and_pretrained_without_weights():
         ("resnet20", {"num_classes": 2.5}, "num_classes must be an integer >= 0"),
         ("resnet20", {"in_chans": 0}, "in_chans must be an integer >= 1, got 0"),
         ("resnet20.", {}, "ends in '.' with no weight tag"),
+        ("resnet20", {"drop_path_rate": -0.5}, r"drop_path_rate must be a probability in \[0, 1\), got -0.5"),
+        ("resnet20", {"drop_rate": 1.0}, r"drop_rate must be a probability in \[0, 1\), got 1.0"),
+        ("resnet20", {"features_only": True, "out_indices": (7,)}, "has 4 feature stages, so give indices in 0..3"),
+        ("resnet20", {"features_only": True, "out_indices": 0}, r"or an integer 1..4"),
     ],
 )
 def test_create_rejects_bad_arguments_by_name(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
         zoo.create(name, **kwargs)
+
+
+def test_out_indices_count_from_the_end_as_in_timm():
+    x = torch.randn(1, 3, 32, 32)
+    last = zoo.create("resnet20", features_only=True, out_indices=(-1,)).eval()
+    last_two = zoo.create("resnet20", features_only=True, out_indices=2).eval()
+    assert last.feature_info.channels() == [64] and [o.shape[1] for o in last_two(x)] == [32, 64]
 
 
 def test_accepted_kwargs_follow_the_builder_into_its_class():

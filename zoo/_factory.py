@@ -233,7 +233,13 @@ def create(
 def _features(model: nn.Module, out_indices: int | Sequence[int] | None) -> nn.Module:
     if not getattr(model, "feature_info", None):
         raise ModelKwargsError(f"{model.pretrained_cfg['architecture']} has no feature_info: no features_only")
-    indices = tuple(range(len(model.feature_info))) if out_indices is None else out_indices
+    n = len(model.feature_info)
+    indices = tuple(range(n)) if out_indices is None else out_indices
+    if not (1 <= indices <= n if isinstance(indices, int) else all(-n <= i < n for i in indices)):
+        raise ModelKwargsError(
+            f"out_indices={out_indices!r} is out of range: {model.pretrained_cfg['architecture']} has {n} feature "
+            f"stages, so give indices in 0..{n - 1} (or an integer 1..{n}: the last that many)"
+        )
     features = FeatureGetterNet(model, indices, prune=False)
     features.pretrained_cfg = features.default_cfg = model.pretrained_cfg
     features.zoo_cfg = model.zoo_cfg
@@ -251,6 +257,10 @@ def _create(
 ) -> nn.Module:
     _check_count("num_classes", num_classes, 0)
     _check_count("in_chans", in_chans, 1)
+    for key in ("drop_rate", "drop_path_rate"):
+        rate = kwargs.get(key)
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1):
+            raise ModelKwargsError(f"{key} must be a probability in [0, 1), got {rate!r}")
     name, tag = split_model_name(model_name)
     info = model_info(name)
     spec = _weight_spec(info, tag, pretrained)
