@@ -22,6 +22,7 @@ from timm.models._features import FeatureGetterNet
 from .data.constants import CIFAR10_CLASSES
 from .errors import ModelKwargsError, UnknownModelError, WeightsError
 from .hub import CONFIG, download_repo, folder_kwargs, is_hub, read_folder
+from .layers.head import check_count
 from .registry import ModelInfo, WeightSpec, is_model, list_models, model_info, split_model_name
 from .weights import file_sha256, is_url, match_state_dict, read_weights
 
@@ -56,11 +57,6 @@ def _check_kwargs(info: ModelInfo, kwargs: dict[str, Any]) -> None:
         raise ModelKwargsError(
             f"{info.name} does not take {', '.join(unknown)}; its builder takes {', '.join(sorted(accepted or ()))}"
         )
-
-
-def _check_count(name: str, value: Any, low: int) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
-        raise ModelKwargsError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def _weight_spec(info: ModelInfo, tag: str | None, pretrained: bool) -> WeightSpec | None:
@@ -255,8 +251,8 @@ def _create(
     in_chans: int | None,
     **kwargs: Any,
 ) -> nn.Module:
-    _check_count("num_classes", num_classes, 0)
-    _check_count("in_chans", in_chans, 1)
+    check_count("num_classes", num_classes, 0)
+    check_count("in_chans", in_chans, 1)
     for key in ("drop_rate", "drop_path_rate"):
         rate = kwargs.get(key)
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1):

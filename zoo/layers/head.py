@@ -12,6 +12,12 @@ __all__ = ["ClassifierHead"]
 _POOLS = {"avg": lambda: nn.AdaptiveAvgPool2d(1), "max": lambda: nn.AdaptiveMaxPool2d(1), "": nn.Identity}
 
 
+def check_count(name: str, value: object, low: int) -> None:
+    """A `ModelKwargsError` unless ``value`` is None or an integer >= ``low`` (a class or channel count)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+        raise ModelKwargsError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
 class ClassifierHead(nn.Module):
     """Global ``pool_type`` pooling (``"avg"``, ``"max"``, or ``""`` for none), flatten, dropout, then ``fc``.
 
@@ -36,8 +42,7 @@ class ClassifierHead(nn.Module):
         self._set(num_classes, pool_type)
 
     def _set(self, num_classes: int, pool_type: str) -> None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ModelKwargsError(f"num_classes must be an integer >= 0 (0: features only), got {num_classes!r}")
+        check_count("num_classes", num_classes, 0)
         if pool_type not in _POOLS:
             raise ModelKwargsError(
                 f"global_pool (pool_type) must be one of 'avg', 'max' or '' (none), got {pool_type!r}"
