@@ -258,6 +258,18 @@ def test_a_16_bit_png_is_read_by_its_bit_depth(tmp_path):
     assert pixels.shape == (3, 32, 32) and int(pixels.max()) == 128  # not 255 (white), as Pillow's convert gives
 
 
+def test_a_photo_is_read_in_its_exif_orientation(tmp_path):
+    stored = np.zeros((16, 32, 3), dtype=np.uint8)  # stored landscape, left half white
+    stored[:, :16] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: shown rotated 90 degrees clockwise, as a phone held upright writes it
+    Image.fromarray(stored).save(tmp_path / "photo.jpg", exif=exif, quality=100)
+    from zoo.data import read_image
+
+    pixels = read_image(tmp_path / "photo.jpg", (32, 16))  # shown portrait: 32 high, 16 wide, white on top
+    assert pixels[:, :12].min() > 200 and pixels[:, 20:].max() < 50
+
+
 def test_evaluation_and_prediction_never_reinitialise_anything(tmp_path, cifar10_dir, capsys):
     path = tmp_path / "seven.safetensors"
     zoo.save_weights(zoo.create("resnet20", num_classes=7), path)

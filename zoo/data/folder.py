@@ -20,12 +20,14 @@ def read_image(path: str | os.PathLike[str], size: tuple[int, int], channels: in
     """An image file as uint8 ``(channels, H, W)``, resized (bilinear) to ``size``; a `DataError` names the file.
 
     16-bit greyscale (PNG ``I;16``) is scaled down by its bit depth; Pillow's own conversion would clip it at 255
-    and turn every mid-grey white. Pillow's decompression-bomb limit stays on: such a file is an error.
+    and turn every mid-grey white. A camera's EXIF orientation is applied, so a photo is read the way it is shown.
+    Pillow's decompression-bomb limit stays on: such a file is an error.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
             if im.mode.startswith("I;16") or im.mode == "I":
                 im = Image.fromarray((np.asarray(im).astype(np.int64).clip(0, 65535) >> 8).astype(np.uint8), "L")
             im = im.convert("RGB" if channels == 3 else "L").resize((size[1], size[0]), Image.BILINEAR)
