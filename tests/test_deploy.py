@@ -88,6 +88,22 @@ def test_export_cli_writes_each_format(tmp_path):
     assert export_main(["nope_net", "--format", "onnx"]) == 2
 
 
+@pytest.mark.parametrize(("target", "write", "arg"), [("onnx", export_onnx, 2), ("export", export_program, 1)])
+def test_a_failed_export_leaves_the_old_file_and_no_temporaries(target, write, arg, tmp_path, monkeypatch):
+    path = tmp_path / "m.out"
+    path.write_bytes(b"the last good export")
+
+    def half_then_fail(*args, **kwargs):
+        with open(args[arg], "wb") as f:
+            f.write(b"half a file")
+        raise RuntimeError("the exporter failed")
+
+    monkeypatch.setattr(getattr(torch, target), "export" if target == "onnx" else "save", half_then_fail)
+    with pytest.raises(RuntimeError, match="the exporter failed"):
+        write(zoo.create("modern_gap_cnn"), path)
+    assert path.read_bytes() == b"the last good export" and [p.name for p in tmp_path.iterdir()] == ["m.out"]
+
+
 @pytest.fixture
 def images(tmp_path):
     rng = np.random.default_rng(0)

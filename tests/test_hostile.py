@@ -385,7 +385,8 @@ def test_outputs_under_a_file_are_one_line(tmp_path, cifar10_dir, capsys):
         ]
     )
     one_line_error(capsys, rc, expect="is a file, not a folder")
-    one_line_error(capsys, export_main(["resnet20", "--output", str(blocker / "m.onnx")]), expect="is not a folder")
+    one_line_error(capsys, export_main(["resnet20", "--output", str(blocker / "m.onnx")]), expect="is a file, not a")
+    one_line_error(capsys, export_main(["resnet20", "--output", str(tmp_path)]), expect="is a folder; expected a file")
     weights_file = tmp_path / "w.safetensors"
     zoo.save_weights(zoo.create("modern_gap_cnn"), weights_file)
     rc = eval_main([str(weights_file), "--data-dir", str(cifar10_dir), "--plot", str(blocker / "c.png")])

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from ._atomic import atomic_path
 from ._version import __version__
 from .data.folder import read_image
 from .errors import ConfigError, DataError
@@ -30,7 +31,8 @@ def export_program(model: nn.Module, path: str | os.PathLike[str] | None = None)
     batch = torch.export.Dim("batch", min=1, max=4096)
     program = torch.export.export(model, (_example(model),), dynamic_shapes=({0: batch},))
     if path is not None:
-        torch.export.save(program, str(path))
+        with atomic_path(path) as tmp:
+            torch.export.save(program, str(tmp))
     return program
 
 
@@ -67,21 +69,22 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], opset: int | Non
     model.eval()
     batch = torch.export.Dim("batch", min=1, max=4096)
     kwargs: dict[str, Any] = {"opset_version": opset} if opset else {}
-    torch.onnx.export(
-        model,
-        (_example(model),),
-        str(path),
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_shapes=({0: batch},),
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-        **kwargs,
-    )
-    proto = onnx.load(str(path))
-    onnx.helper.set_model_props(proto, onnx_metadata(model))
-    onnx.save(proto, str(path))
+    with atomic_path(path) as tmp:
+        torch.onnx.export(
+            model,
+            (_example(model),),
+            str(tmp),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=({0: batch},),
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+            **kwargs,
+        )
+        proto = onnx.load(str(tmp))
+        onnx.helper.set_model_props(proto, onnx_metadata(model))
+        onnx.save(proto, str(tmp))
     return Path(path)
 
 

@@ -7,10 +7,11 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._atomic import check_target
 from ._cli import add_model_arguments, count, model_from_args, run
 from .data import load_splits
 from .deploy import export_onnx, export_program
-from .errors import ConfigError, StorageError
+from .errors import ConfigError
 from .fuse import fuse_bn
 from .int8 import calibration_batches, quantize
 from .weights import save_weights
@@ -49,8 +50,7 @@ def _main(args: argparse.Namespace) -> int:
     suffix = "-int8" if args.int8 else "-fused" if args.fuse else ""
     name = Path(args.model).name.removesuffix(".safetensors").replace(".", "_") + suffix
     output = args.output or Path(name + _SUFFIX[args.format])
-    if not output.parent.is_dir():
-        raise StorageError(f"--output {output}: {output.parent} is not a folder")
+    check_target(output)  # before the model is exported (or calibrated): a bad path fails first
     if args.int8:
         if args.format != "onnx":
             raise ConfigError("--int8 writes an ONNX file: use it with --format onnx")

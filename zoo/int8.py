@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ._atomic import atomic_path
 from .data import Split, normalize
 from .deploy import export_onnx, onnx_metadata, require_onnx
 from .errors import ConfigError, WeightsError
@@ -88,7 +89,7 @@ def quantize(
 
     path = Path(path)
     fused = fuse_bn(copy.deepcopy(model).float().eval())
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, atomic_path(path) as out:
         float_file, prepared = Path(tmp) / "float.onnx", Path(tmp) / "prepared.onnx"
         export_onnx(fused, float_file)
         quant_pre_process(str(float_file), str(prepared), skip_symbolic_shape=True)  # onnx's own inference suffices
@@ -96,7 +97,7 @@ def quantize(
         first = next((n.name for n in graph.node if n.op_type == "Conv"), None) if float_first_conv else None
         quantize_static(
             str(prepared),
-            str(path),
+            str(out),
             Batches(),
             quant_format=QuantFormat.QDQ,
             per_channel=per_channel,
@@ -106,15 +107,15 @@ def quantize(
             nodes_to_exclude=[first] if first else None,
             reduce_range=reduce_range,
         )
-    proto = onnx.load(str(path))
-    meta = onnx_metadata(fused)
-    weights = f"{'per-channel' if per_channel else 'per-tensor'} s8 weights{' in 7 bits' if reduce_range else ''}"
-    meta["quantization"] = json.dumps(
-        f"static int8 (ONNX Runtime QDQ, {weights}, u8 activations,"
-        f" {method} ranges from {sum(len(b) for b in calibration)} training images)"
-    )
-    onnx.helper.set_model_props(proto, meta)
-    onnx.save(proto, str(path))
+        proto = onnx.load(str(out))
+        meta = onnx_metadata(fused)
+        weights = f"{'per-channel' if per_channel else 'per-tensor'} s8 weights{' in 7 bits' if reduce_range else ''}"
+        meta["quantization"] = json.dumps(
+            f"static int8 (ONNX Runtime QDQ, {weights}, u8 activations,"
+            f" {method} ranges from {sum(len(b) for b in calibration)} training images)"
+        )
+        onnx.helper.set_model_props(proto, meta)
+        onnx.save(proto, str(out))
     return OnnxModel(path)
 
 

@@ -9,13 +9,11 @@ This module knows nothing of the registry: building models from headers is `zoo.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import http.client
 import json
 import math
 import os
-import shutil
 import tempfile
 import urllib.error
 import urllib.parse
@@ -32,8 +30,9 @@ from safetensors.torch import save_file
 from timm.models import adapt_input_conv
 from tqdm.auto import tqdm
 
+from ._atomic import atomic_path
 from ._version import __version__
-from .errors import StorageError, WeightsError
+from .errors import WeightsError
 
 __all__ = [
     "WeightsError",
@@ -127,52 +126,13 @@ def save_weights(
 
 
 def write_safetensors_atomic(tensors: dict[str, torch.Tensor], path: PathOrUrl, metadata: dict[str, str]) -> None:
-    """Write a safetensors file so that a crash at any moment leaves either the old file or the new one.
-
-    Temp file (``.NAME.*.tmp``) in the same folder, fsync, rename over the target, fsync of the folder. A full
-    disk is a `StorageError` naming the folder and the bytes needed; the temp file is removed.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise StorageError(
-            f"cannot write {path}: it is a folder; expected a file path such as {path / 'model.safetensors'}"
-        )
-    if path.parent.exists() and not path.parent.is_dir():
-        raise StorageError(f"cannot write {path}: {path.parent} is a file, not a folder")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise StorageError(f"cannot write {path}: a part of {path.parent} is a file, not a folder") from None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    """Write a safetensors file so that a crash at any moment leaves either the old file or the new one
+    (`zoo._atomic.atomic_path`); a full disk is a `StorageError` naming the folder and the bytes needed."""
+    needed = sum(t.numel() * t.element_size() for t in tensors.values())
+    with atomic_path(path, needed=needed) as tmp:
         save_file(tensors, tmp, metadata=metadata)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # safetensors writes 0600; a weight file gets the usual permissions
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
-            raise
-        needed = sum(t.numel() * t.element_size() for t in tensors.values())
-        free = shutil.disk_usage(path.parent).free
-        raise StorageError(
-            f"no space left to write {path}: about {needed:,} bytes needed, {free:,} free in {path.parent}; "
-            "free some space and try again (nothing was replaced)"
-        ) from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
-# ------------------------------------------------------------------------------------------------ reading
 def is_url(location: PathOrUrl) -> bool:
     return isinstance(location, str) and urllib.parse.urlparse(location).scheme in {"http", "https"}
 
