@@ -122,8 +122,9 @@ STANDINGS = (
     ("fastest-seeds345", "the second `fastest`", "AMD EPYC Zen 5, bf16"),
     ("fastest-b768", "`fastest` now (batch 768)", "AMD EPYC Zen 5, bf16"),
     ("zen1", "`fastest` now (batch 768)", "AMD EPYC Zen 1, fp32 (AVX2 only)"),
+    ("zen4", "`fastest` now (batch 768)", "AMD EPYC Zen 4, bf16"),
 )
-POOLED = ("fastest", "fastest-seeds345", "fastest-b768", "zen1")  # the second `fastest` and the current one
+POOLED = ("fastest", "fastest-seeds345", "fastest-b768", "zen1", "zen4")  # the second `fastest` and the current one
 TARGET_RATIO, TARGET_ACCURACY = 0.7, 90.5  # issue #29
 
 
@@ -131,6 +132,10 @@ def _seeds(seeds: Sequence[int]) -> str:
     if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[-1] + 1)):
         return f"seeds {seeds[0]}-{seeds[-1]}"
     return f"seeds {', '.join(map(str, seeds))}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{('one', 'two', 'three', 'four')[n - 1] if n <= 4 else n} {noun}{'s' if n > 1 else ''}"
 
 
 def _mean_se(values: Sequence[float], sign: str = "") -> str:
@@ -163,11 +168,14 @@ def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
                 "training FLOPs": f"{cand['train_tflops'] / base['train_tflops']:.3f}",
             }
         )
+    machines = {machine for name, _, machine in STANDINGS if name in POOLED}
+    cpus, precisions = ({m.split(", ")[i] for m in machines} for i in (0, 1))
     summary = (
         f"In short: `fastest` takes {min(ratios):.2f}-{max(ratios):.2f}x `fast`'s training time (geometric mean "
         f"{statistics.geometric_mean(ratios):.3f}) and gives up {min(gaps):.2f}-{max(gaps):.2f} points with TTA. Over "
-        f"the {len(pooled['fastest'])} test seeds of the second `fastest` and the current one (two machines, two "
-        f"precisions) it averages {_mean_se(pooled['fastest'])}% against `fast`'s {_mean_se(pooled['fast'])}% "
+        f"the {len(pooled['fastest'])} test seeds of the second `fastest` and the current one "
+        f"({_count(len(cpus), 'machine')}, {_count(len(precisions), 'precision')}) it averages "
+        f"{_mean_se(pooled['fastest'])}% against `fast`'s {_mean_se(pooled['fast'])}% "
         f"(mean ± standard error), a paired difference of {_mean_se(pooled['difference'], sign='+')} points. The "
         f"time target (at most {TARGET_RATIO}x) is met in "
         f"{sum(r <= TARGET_RATIO for r in ratios)} invocations of {len(rows)}, the accuracy target "
