@@ -391,6 +391,9 @@ def test_outputs_under_a_file_are_one_line(tmp_path, cifar10_dir, capsys):
     zoo.save_weights(zoo.create("modern_gap_cnn"), weights_file)
     rc = eval_main([str(weights_file), "--data-dir", str(cifar10_dir), "--plot", str(blocker / "c.png")])
     one_line_error(capsys, rc, expect="--plot")
+    for plot, expect in ((tmp_path, "is a folder"), (tmp_path / "c.xyz", "expected a file name ending in .")):
+        rc = eval_main([str(weights_file), "--data-dir", str(cifar10_dir), "--plot", str(plot)])
+        one_line_error(capsys, rc, expect=expect)
 
 
 def test_a_missing_device_in_eval(monkeypatch, capsys):

@@ -13,10 +13,11 @@ from typing import Any
 
 import torch
 
+from ._atomic import atomic_path, check_target
 from ._cli import add_model_arguments, count, model_from_args, run
 from .data import Split, load_cifar, load_folder_splits
 from .engine import CHOICES, evaluate, resolve_device, resolve_precision
-from .errors import DatasetNotFoundError, StorageError, WeightsError
+from .errors import ConfigError, DatasetNotFoundError, StorageError, WeightsError
 
 __all__ = ["build_parser", "evaluate_model", "main"]
 
@@ -125,9 +126,23 @@ def _plot_confusion(confusion: torch.Tensor, labels: Sequence[str], path: Path, 
     fig.colorbar(image)
     fig.tight_layout()
     try:
-        fig.savefig(path, dpi=100)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format=path.suffix[1:].lower())
+    except OSError as exc:
         raise StorageError(f"--plot {path}: cannot write there ({exc.strerror})") from None
+
+
+def _check_plot(path: Path) -> None:
+    """Before the evaluation: ``path`` can be written and names a format matplotlib writes."""
+    from matplotlib.figure import Figure
+
+    try:
+        check_target(path)
+    except StorageError as exc:
+        raise StorageError(f"--plot: {exc}") from None
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if path.suffix[1:].lower() not in formats:
+        raise ConfigError(f"--plot {path}: expected a file name ending in .{', .'.join(formats)} (e.g. confusion.png)")
 
 
 def _print(args: argparse.Namespace, result: dict[str, Any], labels: list[str]) -> None:
@@ -151,6 +166,8 @@ def _print(args: argparse.Namespace, result: dict[str, Any], labels: list[str]) 
 
 def _main(args: argparse.Namespace) -> int:
     resolve_device(args.device)  # a device that is not there is the first thing to say
+    if args.plot:
+        _check_plot(args.plot)
     model = model_from_args(args, require_weights=True)
     split = eval_split(args.dataset, args.data_dir, args.download, model.pretrained_cfg["input_size"][1:])
     if args.limit:
