@@ -222,6 +222,14 @@ def test_a_full_disk_is_one_message_and_leaves_no_temporaries(tmp_path, monkeypa
     with pytest.raises(StorageError, match=rf"no space left to write {path}: about [\d,]+ bytes needed"):
         zoo.save_weights(model, path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
+    from matplotlib.figure import Figure
+
+    from zoo.eval import _plot_confusion
+
+    monkeypatch.setattr(Figure, "savefig", full)
+    with pytest.raises(StorageError, match=r"no space left to write .*c\.png: [\d,]+ free"):
+        _plot_confusion(torch.eye(2, dtype=torch.int64), ["a", "b"], tmp_path / "c.png", "t")
+    assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
     stale = tmp_path / "run" / ".checkpoint.safetensors.abc.tmp"  # what a SIGKILL mid-save leaves
     stale.parent.mkdir()
     stale.write_bytes(b"half")

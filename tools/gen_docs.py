@@ -168,8 +168,8 @@ def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
                 "training FLOPs": f"{cand['train_tflops'] / base['train_tflops']:.3f}",
             }
         )
-    machines = {machine for name, _, machine in STANDINGS if name in POOLED}
-    cpus, precisions = ({m.split(", ")[i] for m in machines} for i in (0, 1))
+    machines = [machine.split(", ") for name, _, machine in STANDINGS if name in POOLED]  # "CPU, precision"
+    cpus, precisions = {cpu for cpu, _ in machines}, {precision for _, precision in machines}
     summary = (
         f"In short: `fastest` takes {min(ratios):.2f}-{max(ratios):.2f}x `fast`'s training time (geometric mean "
         f"{statistics.geometric_mean(ratios):.3f}) and gives up {min(gaps):.2f}-{max(gaps):.2f} points with TTA. Over "

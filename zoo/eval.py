@@ -128,19 +128,21 @@ def _plot_confusion(confusion: torch.Tensor, labels: Sequence[str], path: Path, 
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=100, format=path.suffix[1:].lower())
+    except StorageError:  # a full disk, said by atomic_path
+        raise
     except OSError as exc:
         raise StorageError(f"--plot {path}: cannot write there ({exc.strerror})") from None
 
 
 def _check_plot(path: Path) -> None:
     """Before the evaluation: ``path`` can be written and names a format matplotlib writes."""
-    from matplotlib.figure import Figure
+    from matplotlib.backend_bases import FigureCanvasBase
 
     try:
         check_target(path)
     except StorageError as exc:
         raise StorageError(f"--plot: {exc}") from None
-    formats = sorted(Figure().canvas.get_supported_filetypes())
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
     if path.suffix[1:].lower() not in formats:
         raise ConfigError(f"--plot {path}: expected a file name ending in .{', .'.join(formats)} (e.g. confusion.png)")
 

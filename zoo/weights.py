@@ -133,6 +133,7 @@ def write_safetensors_atomic(tensors: dict[str, torch.Tensor], path: PathOrUrl, 
         save_file(tensors, tmp, metadata=metadata)
 
 
+# ------------------------------------------------------------------------------------------------ reading
 def is_url(location: PathOrUrl) -> bool:
     return isinstance(location, str) and urllib.parse.urlparse(location).scheme in {"http", "https"}
 

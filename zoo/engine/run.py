@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import torch
 
+from .._atomic import atomic_path
 from .._version import __version__
 from ..errors import CheckpointError, RunDirError, StorageError
 from ..weights import save_weights
@@ -198,12 +199,12 @@ class RunDir:
         if not self.writer:
             return
         meta = {**self.read_meta(), **values}
-        tmp = self.path / "run.json.tmp"
         try:
-            tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
-            os.replace(tmp, self.path / "run.json")
+            with atomic_path(self.path / "run.json") as tmp:
+                tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+        except StorageError:  # a full disk, said by atomic_path
+            raise
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             free = shutil.disk_usage(self.path).free
             raise StorageError(f"cannot write {self.path / 'run.json'}: {exc.strerror} ({free:,} bytes free)") from None
 
