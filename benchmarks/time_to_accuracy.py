@@ -22,6 +22,9 @@ setting of ``fastest`` against the recipe as it is, on seeds no test run used:
 
     python benchmarks/time_to_accuracy.py --data-dir DIR --val-split 5000 --seeds 10 11 12 13 \
         --baseline fastest --candidate fastest --set muon_lr=0.5
+
+``--finished`` trains nothing: it summarises the seeds whose runs have all finished (a screen that a time budget
+stopped, or one that is still going on elsewhere).
 """
 
 from __future__ import annotations
@@ -59,13 +62,23 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def run_path(args: argparse.Namespace, label: str, seed: int) -> Path:
+    """The run of ``label`` at ``seed``: ``--out/LABEL-seedS``, or ``--out/LABEL-valN-seedS`` with ``--val-split``."""
+    return Path(args.out) / (f"{label}-val{args.val_split}-seed{seed}" if args.val_split else f"{label}-seed{seed}")
+
+
+def finished(run_dir: Path) -> bool:
+    run_json = run_dir / "run.json"
+    return run_json.is_file() and "result" in json.loads(run_json.read_text())
+
+
 def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
     split = "val" if args.val_split else "test"
+    run_dir = run_path(args, label, seed)
+    run_json = run_dir / "run.json"
     if args.val_split:
         label, overrides = f"{label}-val{args.val_split}", {**overrides, "val_split": args.val_split}
-    run_dir = Path(args.out) / f"{label}-seed{seed}"
-    run_json = run_dir / "run.json"
-    if run_json.is_file() and "result" in json.loads(run_json.read_text()):
+    if finished(run_dir):
         print(f"{label} seed {seed}: finished earlier in {run_dir}", flush=True)
     else:
         if (run_dir / "checkpoint.safetensors").is_file():
@@ -187,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--val-split", type=int, default=0, metavar="N", help="choose a recipe: measure on N held-out training images"
     )
+    p.add_argument(
+        "--finished",
+        action="store_true",
+        help="train nothing: summarise the seeds whose runs have all finished (a screen stopped part way)",
+    )
     args = p.parse_args(argv)
     configs = [
         (args.baseline, args.baseline + "".join(f"-{k}" for k in args.set_baseline), parse_set(args.set_baseline))
@@ -195,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         label = args.label or args.candidate + "".join(f"-{k}" for k in args.set)
         configs.append((args.candidate, label, parse_set(args.set)))
     runs: dict[str, list[dict[str, Any]]] = {label: [] for _, label, _ in configs}
-    for seed in args.seeds:  # interleaved: machine noise hits every recipe alike
+    seeds = args.seeds
+    if args.finished:
+        seeds = [s for s in seeds if all(finished(run_path(args, label, s)) for _, label, _ in configs)]
+        print(f"seeds whose runs have all finished: {' '.join(map(str, seeds)) or 'none'}")
+        if not seeds:
+            return 0
+    for seed in seeds:  # interleaved: machine noise hits every recipe alike
         for recipe, label, overrides in configs:
             runs[label].append(run_seed(args, recipe, label, seed, overrides))
     machine = runs[configs[0][1]][0]["machines"][0]

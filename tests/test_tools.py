@@ -178,7 +178,7 @@ def test_pack_runs_fills_few_files_under_the_cap_cuts_big_runs_into_parts_and_na
 
 
 @pytest.mark.slow
-def test_gpu_session_script_runs_both_stages_on_a_cpu(tmp_path):
+def test_gpu_session_script_runs_every_stage_on_a_cpu(tmp_path):
     """tools/gpu_session.sh works the first time a GPU is lent: the same script, on a CPU, with tiny data."""
     import subprocess
 
@@ -189,8 +189,10 @@ def test_gpu_session_script_runs_both_stages_on_a_cpu(tmp_path):
     zoo_flags = "--device cpu --models resnet20 --epochs 1 --limit-train 32 --val-split 48 --jobs 1"
     script = str(ROOT / "tools" / "gpu_session.sh")
     bad = subprocess.run(["bash", script, "nope"], env=env, capture_output=True, text=True)
-    assert bad.returncode == 2 and "expected tta or zoo" in bad.stderr
-    assert not (tmp_path / "work").exists()  # refused before any work
+    assert bad.returncode == 2 and "expected tta, screen or zoo" in bad.stderr
+    unset = subprocess.run(["bash", script, "screen"], env=env, capture_output=True, text=True)
+    assert unset.returncode != 0 and "SET: the change of fastest to screen" in unset.stderr
+    assert not (tmp_path / "work").exists()  # both refused before any work
     subprocess.run(["bash", script, "zoo"], env={**env, "EXTRA": zoo_flags}, check=True, capture_output=True)
     names = _members(tmp_path / "out" / "runs-0.tar.gz")
     assert {"resnet20-final/last.safetensors", "resnet20-final/metrics.csv", "resnet20-val/run.json"} <= set(names)
@@ -199,6 +201,12 @@ def test_gpu_session_script_runs_both_stages_on_a_cpu(tmp_path):
     subprocess.run(["bash", script, "tta"], env={**env, "EXTRA": tta_flags}, check=True, capture_output=True)
     saved = json.loads((tmp_path / "out" / "time_to_accuracy.gpu.json").read_text())
     assert [s["recipe"] for s in saved["summaries"]] == ["fast", "fastest"]
+    screen = {"SET": f"{tiny} muon_lr=0.3", "EXTRA": f"--set-baseline {tiny}", "VAL": "48", "WORKERS": "2"}
+    subprocess.run(["bash", script, "screen"], env={**env, **screen, "PAIRS": "1"}, check=True, capture_output=True)
+    saved = json.loads((tmp_path / "out" / "screen.json").read_text())
+    base, cand = saved["summaries"]
+    assert [r["seed"] for r in base["runs"]] == [100, 101] and [r["seed"] for r in cand["runs"]] == [100, 101]
+    assert base["split"] == "val" and cand["overrides"]["muon_lr"] == 0.3 and "accuracy_diff_mean" in cand
 
 
 def _members(archive: Path) -> list[str]:

@@ -7,6 +7,10 @@
 #     run(command="ZOO_GIT_COMMIT=SHA bash tools/gpu_session.sh tta", carry=[".device"], timeout_s=590)
 #     run(command="ZOO_GIT_COMMIT=SHA bash tools/gpu_session.sh zoo", carry=[".device"], timeout_s=590)
 #   tta: benchmarks/time_to_accuracy.py, fast vs fastest, seeds 0 1 2  -> $OUT/time_to_accuracy.gpu.json
+#   screen: #29's accuracy question, which a CPU answers at two seed pairs an hour: `fastest` against one change of
+#        it (SET="batch_size=512"), on 5,000 held-out training images (the test split is never read), seed pairs
+#        from 100 on in WORKERS (4) processes sharing the GPU for BUDGET (420) seconds; then the seeds whose two runs
+#        finished, summarised with their paired differences -> $OUT/screen.json (the pairs' times say nothing)
 #   zoo: benchmarks/train_zoo.py --stage both (every row without weights or below target) -> $OUT/runs-N.tar.gz,
 #        packed by tools/pack_runs.py into what the tool returns (8 files of 16 MiB at most; it names what it leaves)
 # Back here: tar xzf runs-N.tar.gz -C runs/gpu (and cat NAME.tar.part-* | tar x -C runs/gpu for a run cut into
@@ -15,17 +19,23 @@
 # airbench94_net fit a shared archive; a bigger run is cut into parts while files are left: mobilenetv2_x1_4
 # (16.5 MiB), resnet18 / preact_resnet18 (43), vgg11_bn-vgg19_bn (35-76) one or two at a time (pick them with
 # --models); wrn28_10 (139) never does.
-# Device time is 15 minutes a task, start included: `tta` first, then `zoo` with a few rows that fit, e.g.
+# Device time is 15 minutes a task, start included: `tta` first, then `screen` or `zoo` with a few rows that fit, e.g.
+#     SET="batch_size=512" bash tools/gpu_session.sh screen
 #     EXTRA="--models resnet20 resnet32 resnet44 resnet56" bash tools/gpu_session.sh zoo
 #
 # Environment: OUT (the tool sets it), WORK (scratch, default /tmp/zoo-gpu), DATA (a prepared CIFAR-10 folder: skips
-# the preparation), DEVICE (default cuda), EXTRA (more flags for the stage's script: the CPU smoke test uses it).
+# the preparation), DEVICE (default cuda), EXTRA (more flags for the stage's script: the CPU smoke test uses it);
+# for `screen` also SET (required), WORKERS, BUDGET, PAIRS (seed pairs a worker may reach, default 40), VAL (5000).
 set -euo pipefail
-stage=${1:?usage: bash tools/gpu_session.sh tta|zoo}
-if [ "$stage" != tta ] && [ "$stage" != zoo ]; then  # before any work: a typo must not cost device time
-    echo "unknown stage $stage: expected tta or zoo" >&2
+stage=${1:?usage: bash tools/gpu_session.sh tta|screen|zoo}
+case $stage in # before any work: a typo must not cost device time
+tta | zoo) ;;
+screen) : "${SET:?SET: the change of fastest to screen, e.g. SET=batch_size=512}" ;;
+*)
+    echo "unknown stage $stage: expected tta, screen or zoo" >&2
     exit 2
-fi
+    ;;
+esac
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 work=${WORK:-/tmp/zoo-gpu}
@@ -41,6 +51,21 @@ tta)
     # shellcheck disable=SC2086  # EXTRA is a list of flags
     python3 benchmarks/time_to_accuracy.py --data-dir "$data" --seeds 0 1 2 --out "$work/tta" \
         --json "$out/time_to_accuracy.gpu.json" ${EXTRA:-} 2>&1 | tee "$out/tta.log"
+    ;;
+screen)
+    workers=${WORKERS:-4} pairs=${PAIRS:-40}
+    screen=(python3 benchmarks/time_to_accuracy.py --data-dir "$data" --val-split "${VAL:-5000}" --baseline fastest
+        --candidate fastest --out "$work/screen")
+    last=$((99 + workers * pairs))
+    for ((w = 0; w < workers; w++)); do # worker w: seeds 100 + w, 100 + w + WORKERS, ...; stopped by the budget
+        # shellcheck disable=SC2046,SC2086  # the seeds, SET and EXTRA are lists
+        timeout -s TERM "${BUDGET:-420}" "${screen[@]}" --seeds $(seq $((100 + w)) "$workers" "$last") --set $SET \
+            ${EXTRA:-} >"$out/screen-$w.log" 2>&1 &
+    done
+    wait # a run the budget stopped is left unfinished and not counted: --finished pairs the seeds done
+    # shellcheck disable=SC2046,SC2086
+    "${screen[@]}" --seeds $(seq 100 "$last") --set $SET ${EXTRA:-} --finished \
+        --json "$out/screen.json" 2>&1 | tee "$out/screen.log"
     ;;
 zoo)
     # shellcheck disable=SC2086
