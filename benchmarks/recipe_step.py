@@ -19,6 +19,7 @@ time_to_accuracy.py's ``--set``): one setting's cost, side by side with the reci
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import time
 
@@ -29,9 +30,14 @@ from time_to_accuracy import parse_set
 from zoo.engine import RECIPES, Trainer, build_config, configure_process
 
 
+def split_spec(spec: str) -> list[str]:
+    """``RECIPE,KEY=VALUE,...`` split at its commas, not at those inside a JSON value (``freeze={"a":1,"b":2}``)."""
+    return re.split(r",(?![^{\[]*[}\]])", spec)
+
+
 def recipe_spec(spec: str) -> str:
     """``RECIPE[,KEY=VALUE...]``, checked: an argparse type."""
-    recipe, *sets = spec.split(",")
+    recipe, *sets = split_spec(spec)
     if recipe not in RECIPES:
         raise argparse.ArgumentTypeError(f"unknown recipe {recipe!r}; expected one of {', '.join(sorted(RECIPES))}")
     if bad := [item for item in sets if "=" not in item]:
@@ -40,7 +46,7 @@ def recipe_spec(spec: str) -> str:
 
 
 def build(model: str, spec: str, data_dir: str, batch_size: int | None) -> Trainer:
-    recipe, *sets = spec.split(",")
+    recipe, *sets = split_spec(spec)
     batch = {} if batch_size is None else {"batch_size": batch_size}  # a recipe's own override wins
     overrides = {"data_dir": data_dir, "progress": False, **batch, **parse_set(sets)}
     return Trainer(build_config(model, recipe=recipe, overrides=overrides), argv=["benchmarks/recipe_step.py"])

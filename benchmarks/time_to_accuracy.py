@@ -118,35 +118,44 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
 
 def training_flops(config: dict[str, Any], steps: int, full_size: int = 32) -> float:
     """A run's training FLOPs, counted by torch.utils.flop_counter on ``config`` (a run.json's): forward + backward
-    of every image a step trains on, at the size its epoch trains at (progressive resizing), plus the optimizer's
-    own matmuls at every step (Muon's Newton-Schulz iterations); with batch selection, also the proxy's forward pass
-    over every drawn image and its own steps (forward, backward, optimizer) on the kept ones."""
+    of every image a step trains on, at the size its epoch trains at (progressive resizing) and without the gradients
+    its frozen submodules no longer need (``freeze``), plus the optimizer's own matmuls at every step (Muon's
+    Newton-Schulz iterations, for every parameter); with batch selection, also the proxy's forward pass over every
+    drawn image and its own steps (forward, backward, optimizer) on the kept ones."""
     cfg = resumed_config(config)
     sizes = [resize_size(cfg, epoch, full_size) for epoch in range(cfg.epochs)]
+    frozen = [tuple(sorted(name for name, e in cfg.freeze.items() if epoch >= e)) for epoch in range(cfg.epochs)]
     per_epoch = steps // cfg.epochs  # whole batches: the engine drops a partial one
     kept = kept_count(cfg.batch_size, cfg.select_fraction)
     model = create(cfg.model, **cfg.model_kwargs)
-    flops = _flops(model, cfg, sizes, [per_epoch * kept] * cfg.epochs, [per_epoch] * cfg.epochs)
+    flops = _flops(model, cfg, sizes, [per_epoch * kept] * cfg.epochs, [per_epoch] * cfg.epochs, frozen)
     if cfg.select_fraction < 1:
         proxy = create(cfg.select_proxy, **proxy_kwargs(cfg))
         ranked = sum(forward_flops_per_image(proxy, size) for size in sizes) * per_epoch * cfg.batch_size
         trained = [
             len(range(-e * per_epoch % cfg.select_every, per_epoch, cfg.select_every)) for e in range(cfg.epochs)
         ]
-        flops += ranked + _flops(proxy, cfg, sizes, [n * kept for n in trained], trained)
+        flops += ranked + _flops(proxy, cfg, sizes, [n * kept for n in trained], trained, [()] * cfg.epochs)
     return flops
 
 
-def _flops(model: torch.nn.Module, cfg: Any, sizes: list[int], images: list[int], steps: list[int]) -> float:
-    """FLOPs of training ``model`` on ``images[e]`` images in ``steps[e]`` optimizer steps in epoch ``e``."""
-    per_image = {size: train_flops_per_image(model, size) for size in set(sizes)}
+def _flops(
+    model: torch.nn.Module, cfg: Any, sizes: list[int], images: list[int], steps: list[int], frozen: list[tuple]
+) -> float:
+    """FLOPs of training ``model`` on ``images[e]`` images in ``steps[e]`` optimizer steps in epoch ``e``, its
+    submodules ``frozen[e]`` frozen."""
+    per_image = {}
+    for size, names in set(zip(sizes, frozen, strict=True)):
+        for name in names:
+            model.get_submodule(name).requires_grad_(False)
+        per_image[size, names] = train_flops_per_image(model, size)
+        model.requires_grad_(True)
     model(torch.randn(2, 3, 32, 32)).sum().backward()  # gradients for the optimizer step to use
     counter = FlopCounterMode(display=False)
     with counter:
         build_optimizer(model, cfg).step()
-    return (
-        sum(per_image[size] * n for size, n in zip(sizes, images, strict=True)) + sum(steps) * counter.get_total_flops()
-    )
+    trained = sum(per_image[key] * n for key, n in zip(zip(sizes, frozen, strict=True), images, strict=True))
+    return trained + sum(steps) * counter.get_total_flops()
 
 
 def _stats(values: list[float]) -> str:

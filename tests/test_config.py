@@ -106,6 +106,9 @@ def test_resumed_config_takes_machine_fields_only_and_old_names():
     saved["no_decay_norm_bias"] = saved.pop("decay_norm_bias") is False  # a run.json from before the rename
     cfg = resumed_config(saved, {"device": "cpu", "threads": 1})
     assert cfg.device == "cpu" and cfg.mean == (0.5, 0.5, 0.5) and cfg.decay_norm_bias is False
+    del saved["freeze"]  # before freeze generalised it: airbench's stem only
+    assert resumed_config({**saved, "freeze_stem_epochs": 3}).freeze == {"stem": 3}
+    assert resumed_config({**saved, "freeze_stem_epochs": None}).freeze == {}
     with pytest.raises(ConfigError, match="epochs cannot change"):
         resumed_config(saved, {"epochs": 3})
     with pytest.raises(ConfigError, match="does not have: \\['gone'\\]"):

@@ -131,7 +131,7 @@ def test_freeze_norm_scale_and_stem_and_data_init(cifar10_dir, tmp_path):
         lr=0.05,
         freeze_norm_scale=True,
         data_init=32,
-        freeze_stem_epochs=1,
+        freeze={"stem": 1},
         flip_mode="alternate",
         lookahead=True,
         lookahead_every=2,
@@ -159,6 +159,33 @@ def test_freeze_norm_scale_and_stem_and_data_init(cifar10_dir, tmp_path):
     assert all(torch.equal(b, later[0]) for b in later[:-1])  # ... not after (lookahead may average it back)
 
 
+def test_freeze_stops_named_submodules_and_their_gradients(cifar10_dir, tmp_path):
+    """Progressive freezing: the stem never trains, layers.0 in epoch 1 only; from epoch 2 neither gets gradients
+    while the layers after them keep training."""
+    freeze = {"stem": 0, "layers.0": 1}
+    cfg = tiny_cfg(cifar10_dir, tmp_path, model="airbench94_net", epochs=3, lr=0.05, freeze=freeze)
+    trainer, seen = Trainer(cfg), {}
+
+    def record(t, epoch, step):
+        seen[epoch, step] = {n: p.detach().clone() for n, p in t.model.named_parameters() if n.startswith("layers.")}
+        seen[epoch, "grads"] = {n for n, p in t.model.named_parameters() if p.grad is not None}
+
+    trainer.callbacks.append(record)
+    trainer.fit()
+    last = trainer.steps_per_epoch - 1
+    early, late = "layers.0.conv1.weight", "layers.1.conv1.weight"
+    assert not torch.equal(seen[0, 0][early], seen[0, last][early])  # trains in epoch 1 ...
+    assert torch.equal(seen[0, last][early], seen[2, last][early])  # ... and not after
+    assert not torch.equal(seen[1, 0][late], seen[2, last][late])  # the rest still trains
+    assert early in seen[0, "grads"] and not any(n.startswith(("layers.0", "stem")) for n in seen[2, "grads"])
+    assert not any(n.startswith("stem") for n in seen[0, "grads"])
+    with pytest.raises(ConfigError, match="no submodule 'layers.9'; its top-level ones: stem, layers, head"):
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, model="airbench94_net", freeze={"layers.9": 1}))
+    for bad in ({"stem": -1}, {"stem": 1.5}, {"stem": True}, ["stem"]):
+        with pytest.raises(ConfigError, match="freeze must be a JSON object of names to integers >= 0"):
+            tiny_cfg(cifar10_dir, tmp_path, model="airbench94_net", freeze=bad)
+
+
 def test_data_init_needs_a_model_that_supports_it(cifar10_dir, tmp_path):
     with pytest.raises(ValueError, match="init_from_data"):
         Trainer(tiny_cfg(cifar10_dir, tmp_path, data_init=8))
@@ -183,7 +210,7 @@ def test_fast_recipe_resumes_bitwise(cifar10_dir, tmp_path):
         "model": "airbench94_net",
         "epochs": 3,
         "data_init": 32,
-        "freeze_stem_epochs": 1,
+        "freeze": {"stem": 1},
         "lookahead_every": 2,
         "lr": 0.1,
     }

@@ -63,7 +63,7 @@ _TECHNIQUES = (
     "lookahead",
     "ema",
     "data_init",
-    "freeze_stem_epochs",
+    "freeze",
 )
 
 

@@ -256,8 +256,13 @@ class TrainConfig:
         low=0,
         metavar="N",
     )
-    freeze_stem_epochs: int | None = knob(
-        None, "freeze model.stem after this many epochs (airbench: 3)", group="optimisation", low=0, metavar="E"
+    freeze: dict[str, int] = knob(
+        {},
+        "stop training these submodules after this many epochs each, as JSON {name: epochs}: '{\"stem\": 3}' is "
+        "airbench's; freezing early layers late in a run (FreezeOut) also saves their share of the backward pass",
+        group="optimisation",
+        low=0,
+        metavar="JSON",
     )
     # distillation
     teacher: str | None = knob(
@@ -399,6 +404,8 @@ def expected(name: str) -> str:
         return ("None or " if optional else "") + text
     elif kind is tuple:
         text = "a list of names"
+    elif kind is dict and typing.get_args(_TYPES[name])[1] is int:
+        text = f"a JSON object of names to integers >= {meta['low']:g}"
     elif kind is dict:
         text = "a JSON object"
     else:
@@ -439,6 +446,8 @@ def _check(f: dataclasses.Field, value: Any) -> str | None:
         ok = isinstance(value, tuple) and len(value) > 0 and items_ok
     elif kind is dict:
         ok = isinstance(value, dict) and all(isinstance(k, str) for k in value)
+        if ok and typing.get_args(_TYPES[f.name])[1] is int:
+            ok = all(isinstance(v, int) and not isinstance(v, bool) and _in_range(v, meta) for v in value.values())
     else:
         ok = isinstance(value, str) and (value.strip() != "" or f.name == "model")
     return None if ok else f"{f.name} must be {expected(f.name)}, got {value!r}"
@@ -496,7 +505,7 @@ RECIPES["fast"] = {
     "lookahead_every": 5,
     "lookahead_decay": 0.95,
     "data_init": 5000,
-    "freeze_stem_epochs": 3,
+    "freeze": {"stem": 3},
     "tta": 2,
     "ema": False,
     "channels_last": True,
@@ -504,7 +513,10 @@ RECIPES["fast"] = {
 }
 
 
-_RENAMED = {"no_decay_norm_bias": ("decay_norm_bias", lambda v: not v)}  # old name: (new name, value map)
+_RENAMED = {  # old name: (new name, value map)
+    "no_decay_norm_bias": ("decay_norm_bias", lambda v: not v),
+    "freeze_stem_epochs": ("freeze", lambda v: {} if v is None else {"stem": v}),
+}
 
 # Faster than "fast" on a CPU, where time is FLOPs: Muon on the conv filters (airbench94_muon's idea) in 7 epochs
 # instead of 10, the first at 24 pixels (progressive resizing), at batch 768 (a third more steps for the same FLOPs:

@@ -135,7 +135,7 @@ def build_selector(
         mean=tuple(mean.tolist()),
         std=tuple(std.tolist()),
         data_init=data_init,
-        freeze_stem_epochs=None,
+        freeze={},
         sync_bn=False,
     )
     prepared = prepare_model(proxy_cfg, proxy, train, device=device, amp_dtype=amp_dtype, dist=dist)

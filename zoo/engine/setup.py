@@ -151,8 +151,10 @@ def _prepare_parameters(
         if not callable(getattr(model, "init_from_data", None)):
             raise ConfigError(f"data_init: {cfg.model} has no init_from_data(images) method to call")
         model.init_from_data(normalize(init_images, prepared.mean, prepared.std, channels_last=False))
-    if cfg.freeze_stem_epochs is not None:
-        if not isinstance(getattr(model, "stem", None), nn.Module):
-            raise ConfigError(f"freeze_stem_epochs: {cfg.model} has no 'stem' module")
+    if cfg.freeze:
+        names = {name for name, _ in model.named_modules() if name}
+        if missing := sorted(set(cfg.freeze) - names):
+            children = ", ".join(name for name, _ in model.named_children())
+            raise ConfigError(f"freeze: {cfg.model} has no submodule {missing[0]!r}; its top-level ones: {children}")
         if dist.enabled:
-            raise ConfigError("freeze_stem_epochs is not supported under torchrun (DDP needs fixed parameters)")
+            raise ConfigError("freeze is not supported under torchrun (DDP needs fixed parameters)")

@@ -228,11 +228,12 @@ class Trainer:
         return normalize(x, self.mean, self.std, cfg.channels_last), y
 
     def train_mode(self, epoch: int) -> None:
-        """The model as epoch ``epoch``'s steps train it: in training mode, the stem frozen from
-        ``freeze_stem_epochs`` on."""
+        """The model as epoch ``epoch``'s steps train it: in training mode, each submodule of ``freeze`` frozen
+        from its epoch on (its norm layers still normalise by batch statistics)."""
         self.model.train()
-        if self.cfg.freeze_stem_epochs is not None and epoch >= self.cfg.freeze_stem_epochs:
-            self.model.stem.requires_grad_(False)
+        for name, epochs in self.cfg.freeze.items():
+            if epoch >= epochs:
+                self.model.get_submodule(name).requires_grad_(False)
 
     def train_epoch(self) -> bool:
         """Run (the rest of) epoch ``self.epoch``; return False when a stop was requested before its end."""
