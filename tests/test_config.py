@@ -109,6 +109,8 @@ def test_resumed_config_takes_machine_fields_only_and_old_names():
     del saved["freeze"]  # before freeze generalised it: airbench's stem only
     assert resumed_config({**saved, "freeze_stem_epochs": 3}).freeze == {"stem": 3}
     assert resumed_config({**saved, "freeze_stem_epochs": None}).freeze == {}
+    build_config("airbench94_net", recipe="fast").freeze["layers.0"] = 4
+    assert RECIPES["fast"]["freeze"] == {"stem": 3}  # a config's dicts are its own
     with pytest.raises(ConfigError, match="epochs cannot change"):
         resumed_config(saved, {"epochs": 3})
     with pytest.raises(ConfigError, match="does not have: \\['gone'\\]"):

@@ -8,6 +8,7 @@ a named recipe, a config file, then explicit values.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -593,7 +594,7 @@ def build_config(
     model_kwargs = {k: hints.pop(k) for k in list(hints) if k not in FIELDS}
     values: dict[str, Any] = {}
     for layer in (_normalise(hints), RECIPES[recipe], overrides):
-        values.update(layer)
+        values.update(copy.deepcopy(layer))  # a run's dicts are its own: changing one changes no recipe
     given = values.pop("model_kwargs", None)
     if given is not None and not isinstance(given, dict):
         raise ConfigError(f"invalid training config: model_kwargs must be a JSON object, got {given!r}")
