@@ -62,9 +62,13 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def run_label(args: argparse.Namespace, label: str) -> str:
+    """``LABEL``, or ``LABEL-valN`` with ``--val-split N``: the name of a recipe's runs in ``--out``."""
+    return f"{label}-val{args.val_split}" if args.val_split else label
+
+
 def run_path(args: argparse.Namespace, label: str, seed: int) -> Path:
-    """The run of ``label`` at ``seed``: ``--out/LABEL-seedS``, or ``--out/LABEL-valN-seedS`` with ``--val-split``."""
-    return Path(args.out) / (f"{label}-val{args.val_split}-seed{seed}" if args.val_split else f"{label}-seed{seed}")
+    return Path(args.out) / f"{run_label(args, label)}-seed{seed}"
 
 
 def finished(run_dir: Path) -> bool:
@@ -76,8 +80,9 @@ def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overr
     split = "val" if args.val_split else "test"
     run_dir = run_path(args, label, seed)
     run_json = run_dir / "run.json"
+    label = run_label(args, label)
     if args.val_split:
-        label, overrides = f"{label}-val{args.val_split}", {**overrides, "val_split": args.val_split}
+        overrides = {**overrides, "val_split": args.val_split}
     if finished(run_dir):
         print(f"{label} seed {seed}: finished earlier in {run_dir}", flush=True)
     else:
@@ -124,7 +129,7 @@ def training_flops(config: dict[str, Any], steps: int, full_size: int = 32) -> f
     drawn image and its own steps (forward, backward, optimizer) on the kept ones."""
     cfg = resumed_config(config)
     sizes = [resize_size(cfg, epoch, full_size) for epoch in range(cfg.epochs)]
-    frozen = [tuple(sorted(name for name, e in cfg.freeze.items() if epoch >= e)) for epoch in range(cfg.epochs)]
+    frozen = [cfg.frozen_at(epoch) for epoch in range(cfg.epochs)]
     per_epoch = steps // cfg.epochs  # whole batches: the engine drops a partial one
     kept = kept_count(cfg.batch_size, cfg.select_fraction)
     model = create(cfg.model, **cfg.model_kwargs)

@@ -352,6 +352,10 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def frozen_at(self, epoch: int) -> tuple[str, ...]:
+        """The submodules of ``freeze`` that no longer train in (0-based) epoch ``epoch``."""
+        return tuple(sorted(name for name, epochs in self.freeze.items() if epoch >= epochs))
+
     def validate(self) -> TrainConfig:
         """Raise `ConfigError` naming every field whose value has the wrong type or is out of range."""
         problems = [p for f in dataclasses.fields(self) if (p := _check(f, getattr(self, f.name)))]

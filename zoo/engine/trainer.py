@@ -231,9 +231,8 @@ class Trainer:
         """The model as epoch ``epoch``'s steps train it: in training mode, each submodule of ``freeze`` frozen
         from its epoch on (its norm layers still normalise by batch statistics)."""
         self.model.train()
-        for name, epochs in self.cfg.freeze.items():
-            if epoch >= epochs:
-                self.model.get_submodule(name).requires_grad_(False)
+        for name in self.cfg.frozen_at(epoch):
+            self.model.get_submodule(name).requires_grad_(False)
 
     def train_epoch(self) -> bool:
         """Run (the rest of) epoch ``self.epoch``; return False when a stop was requested before its end."""
