@@ -1,6 +1,7 @@
 """Hostile and careless input: every case ends in one line saying what was expected (exit code 2 from a CLI),
 allocates nothing a header asks for, fetches nothing a file names, and leaves saved state as it was."""
 
+import csv
 import errno
 import http.server
 import importlib.metadata
@@ -230,6 +231,10 @@ def test_a_full_disk_is_one_message_and_leaves_no_temporaries(tmp_path, monkeypa
     with pytest.raises(StorageError, match=r"no space left to write .*c\.png: [\d,]+ free"):
         _plot_confusion(torch.eye(2, dtype=torch.int64), ["a", "b"], tmp_path / "c.png", "t")
     assert [p.name for p in tmp_path.iterdir()] == ["w.safetensors"]
+    monkeypatch.setattr(csv.DictWriter, "writerows", full)  # a run's metrics, rewritten every epoch
+    with pytest.raises(StorageError, match=r"no space left to write .*metrics\.csv: [\d,]+ free"):
+        RunDir(tmp_path).write_metrics([dict(epoch=1, eval_acc=1.0)], plot=False, title="t")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl", "w.safetensors"]
     stale = tmp_path / "run" / ".checkpoint.safetensors.abc.tmp"  # what a SIGKILL mid-save leaves
     stale.parent.mkdir()
     stale.write_bytes(b"half")

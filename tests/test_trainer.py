@@ -83,6 +83,29 @@ def test_curves_leave_pyplot_and_the_backend_alone(tmp_path, monkeypatch):
     assert (tmp_path / "c.png").stat().st_size > 10_000
 
 
+def test_a_failed_metrics_write_keeps_the_last_epochs_files(tmp_path, monkeypatch):
+    """The metrics files are rewritten every epoch: a write that dies half way leaves the previous ones whole."""
+    import csv
+
+    from zoo.engine.run import RunDir
+
+    run = RunDir(tmp_path)
+    rows = [dict(epoch=1, train_loss=2.0, eval_loss=2.1, train_acc=10.0, eval_acc=11.0)]
+    run.write_metrics(rows, plot=True, title="t")
+    before = {name: (tmp_path / name).read_bytes() for name in ("metrics.csv", "curves.png")}
+
+    def interrupted(self, rows):
+        raise KeyboardInterrupt  # a Ctrl-C (or a kill) after the new file's header
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run.write_metrics([*rows, dict(rows[0], epoch=2)], plot=True, title="t")
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2  # written whole before the CSV
+    assert (tmp_path / "metrics.csv").read_bytes() == before["metrics.csv"]
+    assert (tmp_path / "curves.png").read_bytes() == before["curves.png"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
 @pytest.mark.parametrize(("val_split", "final_test", "tested"), [(16, None, False), (0, False, False), (0, None, True)])
 def test_the_test_split_is_read_only_where_asked(cifar10_dir, tmp_path, monkeypatch, val_split, final_test, tested):
     # a run that holds out images is where a recipe is chosen: its default leaves the test split to the final run

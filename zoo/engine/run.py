@@ -90,7 +90,8 @@ def describe_cpu(machine: dict[str, Any]) -> str:
 
 
 def plot_curves(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> bool:
-    """Draw train/eval loss and eval accuracy against epoch; return False when matplotlib is missing.
+    """Draw train/eval loss and eval accuracy against epoch into ``path`` (replaced atomically); return False when
+    matplotlib is missing.
 
     Uses a bare ``Figure`` (no pyplot), so training inside a notebook leaves its matplotlib backend alone.
     """
@@ -113,7 +114,8 @@ def plot_curves(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], ti
         ax.legend(loc=place)  # a fixed place: "best" searches the data and costs more than the drawing
     fig.suptitle(title)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.9, wspace=0.22)  # tight_layout's result, fixed
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format=Path(path).suffix[1:].lower() or "png")
     return True
 
 
@@ -230,22 +232,25 @@ class RunDir:
     # ------------------------------------------------------------------------------------------- metrics
     def write_metrics(self, rows: Sequence[dict[str, Any]], *, plot: bool, title: str) -> None:
         """Rewrite ``metrics.jsonl`` and ``metrics.csv`` whole (so the CSV header can grow and a resumed run keeps
-        exactly the rows of its finished epochs) and, with ``plot``, ``curves.png``."""
+        exactly the rows of its finished epochs) and, with ``plot``, ``curves.png``; each file is replaced
+        atomically, so a run stopped mid-write keeps the last epoch's files intact."""
         if not self.writer:
             return
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
         try:
-            with open(self.path / "metrics.jsonl", "w") as f:
+            with atomic_path(self.path / "metrics.jsonl") as tmp, open(tmp, "w") as f:
                 f.writelines(json.dumps(row) + "\n" for row in rows)
-            with open(self.path / "metrics.csv", "w", newline="") as f:
+            with atomic_path(self.path / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=columns)
                 writer.writeheader()
                 writer.writerows(rows)
             if plot:
                 plot_curves(rows, self.path / "curves.png", title=title)
-        except OSError as exc:  # a full disk: the checkpoint is what matters, and it is written atomically
+        except StorageError:  # a full disk, said by atomic_path
+            raise
+        except OSError as exc:
             free = shutil.disk_usage(self.path).free
             raise StorageError(
                 f"cannot write the metrics in {self.path}: {exc.strerror} ({free:,} bytes free)"
