@@ -116,3 +116,10 @@ def test_resumed_config_takes_machine_fields_only_and_old_names():
     with pytest.raises(ConfigError, match="does not have: \\['gone'\\]"):
         resumed_config({**saved, "gone": 1})
     assert {"device", "data_dir", "threads", "precision"} <= set(RESUME_OVERRIDES)
+
+
+def test_a_renamed_flag_names_its_replacement(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["airbench94_net", "--freeze-stem-epochs", "3"])
+    assert "--freeze-stem-epochs was renamed: use --freeze" in capsys.readouterr().err
+    assert build_parser().parse_args(["x", "--no-decay-norm-bias"]).decay_norm_bias is False  # still a flag

@@ -18,7 +18,7 @@ from typing import Any
 import torch.nn as nn
 
 from ._factory import resolve_model
-from .engine.config import FIELDS, GROUPS, field_flag, field_type
+from .engine.config import _RENAMED, FIELDS, GROUPS, field_flag, field_type
 from .errors import WeightsError, ZooError
 
 __all__ = ["add_config_flags", "add_model_arguments", "config_values", "count", "model_from_args", "number", "run"]
@@ -129,6 +129,17 @@ def add_config_flags(parser: argparse.ArgumentParser, fields: Any = None) -> Non
             if meta["const"] is not None:
                 options.update(nargs="?", const=meta["const"])
         groups[meta["group"]].add_argument(field_flag(name), **options)
+    for old, (new, _) in _RENAMED.items():  # a renamed field's old flag says what replaced it (files still load)
+        flag = "--" + old.replace("_", "-")
+        if (fields is None or new in fields) and flag not in parser._option_string_actions:
+            parser.add_argument(
+                flag, nargs="?", action=_Renamed, dest=new, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+            )
+
+
+class _Renamed(argparse.Action):
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        parser.error(f"{self.option_strings[0]} was renamed: use {field_flag(self.dest)} (see --help)")
 
 
 def config_values(args: argparse.Namespace) -> dict[str, Any]:
