@@ -6,6 +6,7 @@ import errno
 import http.server
 import importlib.metadata
 import json
+import os
 import socket
 import sys
 import threading
@@ -216,8 +217,11 @@ def test_a_full_disk_is_one_message_and_leaves_no_temporaries(tmp_path, monkeypa
     zoo.save_weights(model, path)
     before = path.read_bytes()
 
+    def fail(code=errno.ENOSPC):
+        raise OSError(code, os.strerror(code))
+
     def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+        fail()
 
     monkeypatch.setattr(weights, "save_file", full)
     with pytest.raises(StorageError, match=rf"no space left to write {path}: about [\d,]+ bytes needed"):
@@ -235,6 +239,13 @@ def test_a_full_disk_is_one_message_and_leaves_no_temporaries(tmp_path, monkeypa
     with pytest.raises(StorageError, match=r"no space left to write .*metrics\.csv: [\d,]+ free"):
         RunDir(tmp_path).write_metrics([dict(epoch=1, eval_acc=1.0)], plot=False, title="t")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl", "w.safetensors"]
+    with (
+        monkeypatch.context() as m,
+        pytest.raises(StorageError, match=r"cannot write .*run\.json: Input/output error \([\d,]+"),
+    ):
+        m.setattr(Path, "write_text", lambda *a, **k: fail(errno.EIO))
+        RunDir(tmp_path).write_meta(epoch=1)  # another write error: one line too, run.json left as it was
+    assert not (tmp_path / "run.json").exists()
     stale = tmp_path / "run" / ".checkpoint.safetensors.abc.tmp"  # what a SIGKILL mid-save leaves
     stale.parent.mkdir()
     stale.write_bytes(b"half")

@@ -8,6 +8,7 @@ reopens it, and a process holds an exclusive lock on it while it trains, so two 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import fcntl
@@ -16,7 +17,7 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -201,14 +202,20 @@ class RunDir:
         if not self.writer:
             return
         meta = {**self.read_meta(), **values}
+        with self._writing(str(self.path / "run.json")), atomic_path(self.path / "run.json") as tmp:
+            tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """A write error in the block (other than atomic_path's own full-disk one) is a `StorageError` naming
+        ``what`` and the free space: the checkpoint, written atomically, is what a run must not lose."""
         try:
-            with atomic_path(self.path / "run.json") as tmp:
-                tmp.write_text(json.dumps(meta, indent=2, default=str) + "\n")
-        except StorageError:  # a full disk, said by atomic_path
+            yield
+        except StorageError:
             raise
         except OSError as exc:
             free = shutil.disk_usage(self.path).free
-            raise StorageError(f"cannot write {self.path / 'run.json'}: {exc.strerror} ({free:,} bytes free)") from None
+            raise StorageError(f"cannot write {what}: {exc.strerror} ({free:,} bytes free)") from None
 
     def write_sessions(self, current: dict[str, Any]) -> None:
         self.write_meta(sessions=[*self.sessions, current])
@@ -239,7 +246,7 @@ class RunDir:
         columns: list[str] = []
         for row in rows:
             columns += [k for k in row if k not in columns]
-        try:
+        with self._writing(f"the metrics in {self.path}"):
             with atomic_path(self.path / "metrics.jsonl") as tmp, open(tmp, "w") as f:
                 f.writelines(json.dumps(row) + "\n" for row in rows)
             with atomic_path(self.path / "metrics.csv") as tmp, open(tmp, "w", newline="") as f:
@@ -248,13 +255,6 @@ class RunDir:
                 writer.writerows(rows)
             if plot:
                 plot_curves(rows, self.path / "curves.png", title=title)
-        except StorageError:  # a full disk, said by atomic_path
-            raise
-        except OSError as exc:
-            free = shutil.disk_usage(self.path).free
-            raise StorageError(
-                f"cannot write the metrics in {self.path}: {exc.strerror} ({free:,} bytes free)"
-            ) from None
 
 
 def session_record(argv: Sequence[str], device: torch.device, precision: str, **extra: Any) -> dict[str, Any]:
