@@ -76,3 +76,19 @@ def test_speed_standings_come_from_the_benchmarks_output(tmp_path):
     last.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="expected both recipes measured with --tta 2"):
         gen_docs.standings_markdown(tmp_path)
+
+
+def test_a_screen_table_comes_from_its_output_file(tmp_path):
+    path = tmp_path / "screen.json"
+    data = json.loads((ROOT / "docs" / "data" / "time_to_accuracy.val-freeze8.json").read_text())
+    base, cand = data["summaries"]
+    base["runs"][0].update(top1_tta=90.0, top1=89.0)
+    cand["runs"][0].update(top1_tta=90.5, top1=88.5)
+    path.write_text(json.dumps(data))
+    rows = gen_docs.screen_markdown(path).splitlines()
+    assert rows[2].startswith(f"| {base['runs'][0]['seed']} | 90.00 (89.00) | 90.50 (88.50) | +0.50 (-0.50) |")
+    assert rows[-1].startswith(f"| mean ± sd ({len(base['runs'])}) |")
+    base["split"] = "test"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="expected two recipes measured on the validation split"):
+        gen_docs.screen_markdown(path)
