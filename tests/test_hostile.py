@@ -280,6 +280,9 @@ def test_a_16_bit_png_is_read_by_its_bit_depth(tmp_path):
 
     pixels = read_image(tmp_path / "grey16.png", (32, 32))
     assert pixels.shape == (3, 32, 32) and int(pixels.max()) == 128  # not 255 (white), as Pillow's convert gives
+    Image.fromarray(np.full((32, 32), 0.5, dtype=np.float32)).save(tmp_path / "float.tif")  # Pillow mode "F"
+    with pytest.raises(DataError, match="float.tif: a 32-bit float image has no fixed range; expected 8- or 16-bit"):
+        read_image(tmp_path / "float.tif", (32, 32))  # not an all-black image
 
 
 def test_a_photo_is_read_in_its_exif_orientation(tmp_path):

@@ -20,7 +20,8 @@ def read_image(path: str | os.PathLike[str], size: tuple[int, int], channels: in
     """An image file as uint8 ``(channels, H, W)``, resized (bilinear) to ``size``; a `DataError` names the file.
 
     16-bit greyscale (PNG ``I;16``) is scaled down by its bit depth; Pillow's own conversion would clip it at 255
-    and turn every mid-grey white. A camera's EXIF orientation is applied, so a photo is read the way it is shown.
+    and turn every mid-grey white. A float image (TIFF, Pillow mode ``F``) is an error: its range is unknown.
+    A camera's EXIF orientation is applied, so a photo is read the way it is shown.
     Pillow's decompression-bomb limit stays on: such a file is an error.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -28,6 +29,8 @@ def read_image(path: str | os.PathLike[str], size: tuple[int, int], channels: in
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
+            if im.mode == "F":  # Pillow would clip to 0..255 and truncate: a 0..1 image would read as black
+                raise DataError(f"{path}: a 32-bit float image has no fixed range; expected 8- or 16-bit pixels")
             if im.mode.startswith("I;16") or im.mode == "I":
                 im = Image.fromarray((np.asarray(im).astype(np.int64).clip(0, 65535) >> 8).astype(np.uint8), "L")
             im = im.convert("RGB" if channels == 3 else "L").resize((size[1], size[0]), Image.BILINEAR)
