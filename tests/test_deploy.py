@@ -143,6 +143,15 @@ def test_predict_text_output_from_a_weight_file(images, tmp_path, capsys):
     assert out.startswith(str(images["png"])) and "%" in out
 
 
+def test_predict_text_output_names_an_unreadable_image_once_on_stderr(images, tmp_path, capsys):
+    weights = tmp_path / "w.safetensors"
+    zoo.save_weights(_trained_like("resnet20"), weights)
+    assert predict_main([str(weights), str(images["missing"]), str(images["png"])]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith(str(images["png"])) and "missing.png" not in captured.out
+    assert captured.err.count("missing.png") == 1 and captured.err.startswith("zoo.predict: error: ")
+
+
 def test_predict_matches_manual_preprocessing(images):
     model = _trained_like("modern_gap_cnn")
     result = zoo.deploy.predict_images(model, [images["png"]], top_k=1)[0]

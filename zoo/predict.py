@@ -31,13 +31,10 @@ def _main(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        for r in results:
-            if "error" in r:
-                print(f"{r['image']}: error: {r['error']}")
-                continue
+        for r in (r for r in results if "error" not in r):
             best = ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in r["top_k"])
             print(f"{r['image']}: {best}")
-    for r in results:
+    for r in results:  # each error once, on stderr (its message names the image); --json also has it in the document
         if "error" in r:
             print(f"zoo.predict: error: {r['error']}", file=sys.stderr)
     return 2 if any("error" in r for r in results) else 0
