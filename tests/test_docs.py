@@ -92,3 +92,33 @@ def test_a_screen_table_comes_from_its_output_file(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="expected two recipes measured on the validation split"):
         gen_docs.screen_markdown(path)
+
+
+def test_the_ablation_table_comes_from_the_ablations_output_files(tmp_path):
+    data = ROOT / "docs" / "data"
+    reference = tmp_path / "time_to_accuracy.fast.json"
+    reference.write_text((data / "time_to_accuracy.fast.json").read_text())
+    old = json.loads((data / "time_to_accuracy.ablate-lookahead-off.json").read_text())  # one recipe, older format
+    old["runs"][0].update(top1_tta=90.00, top1=89.00)
+    (tmp_path / "time_to_accuracy.ablate-lookahead-off.json").write_text(json.dumps(old))
+    fast0 = json.loads(reference.read_text())["runs"][0]
+    beside = {**fast0, "top1_tta": 91.0, "top1": 90.0}  # the recipe's run beside the ablation's, on another machine
+    ablated = {**fast0, "top1_tta": 90.5, "top1": 90.5}
+    new = {"summaries": [{"recipe": "fast", "overrides": {}, "split": "test", "accuracy_key": "top1_tta",
+                          "tta_level": 2, "runs": [beside]},
+                         {"recipe": "fast", "overrides": {"label_smoothing": 0.0}, "split": "test",
+                          "accuracy_key": "top1_tta", "tta_level": 2, "runs": [ablated]}]}  # fmt: skip
+    (tmp_path / "time_to_accuracy.ablate-no-smoothing.json").write_text(json.dumps(new))
+    rows = gen_docs.ablation_markdown(reference).splitlines()
+    assert rows[2].startswith("| the full recipe (three seeds) | - | 90.61 ± 0.17 (89.88 ± 0.11) |")
+    change = f"{90.00 - fast0['top1_tta']:+.2f} ({89.00 - fast0['top1']:+.2f})"
+    assert rows[4] == f"| lookahead (seed 0) | `--set lookahead=false` | 90.00 (89.00) | {change} |"
+    assert rows[5] == "| label smoothing (seed 0) | `--set label_smoothing=0.0` | 90.50 (90.50) | -0.50 (+0.50) |"
+    new["summaries"][1]["overrides"] = {"mixup": 0.2}
+    (tmp_path / "time_to_accuracy.ablate-no-smoothing.json").write_text(json.dumps(new))
+    with pytest.raises(ValueError, match=r"name the technique \['mixup'\] switches off in ABLATED"):
+        gen_docs.ablation_markdown(reference)
+    old["tta_level"] = 1
+    (tmp_path / "time_to_accuracy.ablate-lookahead-off.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="expected runs measured with --tta 2 on the test split"):
+        gen_docs.ablation_markdown(reference)
