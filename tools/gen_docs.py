@@ -6,7 +6,8 @@
 - the standings table in ``docs/speed.md``: every side-by-side invocation of ``benchmarks/time_to_accuracy.py`` on
   the test split, from its output in ``docs/data`` (add a new one to ``STANDINGS``).
 - the ablation table of `fast` in ``docs/speed.md``: ``docs/data/time_to_accuracy.fast.json`` and one row per
-  ``time_to_accuracy.ablate-*.json`` next to it (``time_to_accuracy.py --set KEY=VALUE --label ablate-...``).
+  ``time_to_accuracy.ablate-*.json`` next to it (``time_to_accuracy.py --candidate fast --set KEY=VALUE --label
+  ablate-NAME``).
 - each screen table in ``docs/speed.md`` (a candidate against a recipe on the validation split, one row a seed
   pair), from the output file its marker names: ``<!-- screen: generated ... from data/FILE.json -->``.
 
