@@ -74,7 +74,7 @@ def test_speed_standings_come_from_the_benchmarks_output(tmp_path):
     assert "the accuracy target (90.5% or more) in 2." in " ".join(table.split())
     data["summaries"][0]["tta_level"] = 1
     last.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="expected both recipes measured with --tta 2"):
+    with pytest.raises(ValueError, match="expected runs measured with --tta 2 on the test split"):
         gen_docs.standings_markdown(tmp_path)
 
 

@@ -162,14 +162,23 @@ def _mean_se(values: Sequence[float], sign: str = "") -> str:
     return f"{statistics.fmean(values):{sign}.2f} ± {statistics.stdev(values) / len(values) ** 0.5:.2f}"
 
 
+def _summaries(path: Path) -> list[dict[str, Any]]:
+    """The recipes' summaries in an output of ``time_to_accuracy.py`` (older outputs hold one recipe at the top
+    level), each measured with ``--tta 2`` on the test split."""
+    data = json.loads(path.read_text())
+    summaries = data.get("summaries", [data])
+    if any(
+        s["accuracy_key"] != "top1_tta" or s["tta_level"] != 2 or s.get("split", "test") != "test" for s in summaries
+    ):
+        raise ValueError(f"{path}: expected runs measured with --tta 2 on the test split")
+    return summaries
+
+
 def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
     """The standings table and its summary, from the ``STANDINGS`` output files in ``data``."""
     rows, ratios, accuracies, gaps, pooled = [], [], [], [], {"fast": [], "fastest": [], "difference": []}
     for name, what, machine in STANDINGS:
-        path = data / f"time_to_accuracy.{name}.json"
-        base, cand = json.loads(path.read_text())["summaries"]
-        if any(s["accuracy_key"] != "top1_tta" or s["tta_level"] != 2 for s in (base, cand)):
-            raise ValueError(f"{path}: expected both recipes measured with --tta 2 on the test split")
+        base, cand = _summaries(data / f"time_to_accuracy.{name}.json")
         ratios.append(cand["train_time_mean_s"] / base["train_time_mean_s"])  # as the benchmark defines it
         accuracies.append(cand["accuracy_mean"])
         gaps.append(base["accuracy_mean"] - cand["accuracy_mean"])
@@ -242,18 +251,6 @@ def screen_markdown(path: Path) -> str:
     return markdown_table(rows)
 
 
-def _summaries(path: Path) -> list[dict[str, Any]]:
-    """The recipes' summaries in an output of ``time_to_accuracy.py`` (older outputs hold one recipe at the top
-    level), each measured with ``--tta 2`` on the test split."""
-    data = json.loads(path.read_text())
-    summaries = data.get("summaries", [data])
-    if any(
-        s["accuracy_key"] != "top1_tta" or s["tta_level"] != 2 or s.get("split", "test") != "test" for s in summaries
-    ):
-        raise ValueError(f"{path}: expected runs measured with --tta 2 on the test split")
-    return summaries
-
-
 def _spread(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.2f}" + (f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else "")
 
@@ -317,18 +314,17 @@ def _regenerate(text: str, begin: str, end: str, make: Callable[[str], str]) -> 
     return out + text
 
 
+def _docs_file(marker_rest: str) -> Path:
+    """The output file a marker names: what follows its ``begin`` is `` FILE -->``, FILE relative to docs/."""
+    return ROOT / "docs" / marker_rest.removesuffix(" -->").strip()
+
+
 def speed_markdown() -> str:
     """docs/speed.md with its standings, screen and ablation tables regenerated between their markers."""
     text = (ROOT / "docs" / "speed.md").read_text()
     text = _regenerate(text, STANDINGS_BEGIN, STANDINGS_END, lambda _: standings_markdown())
-    for begin, end, make in (
-        (SCREEN_BEGIN, SCREEN_END, screen_markdown),
-        (ABLATION_BEGIN, ABLATION_END, ablation_markdown),
-    ):
-        text = _regenerate(
-            text, begin, end, lambda arg, make=make: make(ROOT / "docs" / arg.removesuffix(" -->").strip())
-        )
-    return text
+    text = _regenerate(text, SCREEN_BEGIN, SCREEN_END, lambda arg: screen_markdown(_docs_file(arg)))
+    return _regenerate(text, ABLATION_BEGIN, ABLATION_END, lambda arg: ablation_markdown(_docs_file(arg)))
 
 
 def generated() -> dict[Path, str]:

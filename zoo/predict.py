@@ -28,16 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
 def _main(args: argparse.Namespace) -> int:
     model = model_from_args(args, require_weights=True)
     results = predict_images(model, args.images, top_k=args.top_k)
+    errors = [r["error"] for r in results if "error" in r]  # each names its image; --json keeps them in the document
     if args.json:
         print(json.dumps(results, indent=2))
     else:
-        for r in (r for r in results if "error" not in r):
-            best = ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in r["top_k"])
-            print(f"{r['image']}: {best}")
-    for r in results:  # each error once, on stderr (its message names the image); --json also has it in the document
-        if "error" in r:
-            print(f"zoo.predict: error: {r['error']}", file=sys.stderr)
-    return 2 if any("error" in r for r in results) else 0
+        for r in results:
+            if "top_k" in r:
+                print(f"{r['image']}: " + ", ".join(f"{t['label']} {100 * t['probability']:.1f}%" for t in r["top_k"]))
+    for error in errors:
+        print(f"zoo.predict: error: {error}", file=sys.stderr)
+    return 2 if errors else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
