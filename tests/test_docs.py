@@ -122,3 +122,28 @@ def test_the_ablation_table_comes_from_the_ablations_output_files(tmp_path):
     (tmp_path / "time_to_accuracy.ablate-lookahead-off.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match="expected runs measured with --tta 2 on the test split"):
         gen_docs.ablation_markdown(reference)
+
+
+def test_the_fastest_techniques_table_comes_from_their_outputs(tmp_path):
+    names = {name for _, files, _ in gen_docs.TECHNIQUES for name in files}
+    for name in names:
+        path = ROOT / "docs" / "data" / f"time_to_accuracy.{name}.json"
+        (tmp_path / path.name).write_text(path.read_text())
+    assert gen_docs.techniques_markdown(tmp_path) == gen_docs.techniques_markdown()
+    technique, (name, *_), candidate_has_it = gen_docs.TECHNIQUES[1]  # batch 768: the candidate is the run with it
+    path = tmp_path / f"time_to_accuracy.{name}.json"
+    data = json.loads(path.read_text())
+    without, with_ = data["summaries"] if candidate_has_it else data["summaries"][::-1]
+    for run in without["runs"]:
+        run.update(top1_tta=90.0, top1=89.0)
+    for run in with_["runs"]:
+        run.update(top1_tta=90.5, top1=88.5)
+    path.write_text(json.dumps(data))
+    row = next(
+        line for line in gen_docs.techniques_markdown(tmp_path).splitlines() if line.startswith(f"| {technique}")
+    )
+    assert "| 90.00 ± 0.00 (89.00 ± 0.00) | 90.50 ± 0.00 (88.50 ± 0.00) | +0.50 ± 0.00 (-0.50 ± 0.00) |" in row
+    data["summaries"][0]["split"] = "test"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="expected two recipes measured with --tta 2 on the same split"):
+        gen_docs.techniques_markdown(tmp_path)
