@@ -40,8 +40,9 @@ from _throughput import forward_flops_per_image, train_flops_per_image
 from torch.utils.flop_counter import FlopCounterMode
 
 from zoo import create
+from zoo._cli import run as run_cli
 from zoo.data.augment import resize_size
-from zoo.engine import RECIPES, Trainer, build_config, configure_process
+from zoo.engine import RECIPES, TrainConfig, Trainer, build_config, configure_process
 from zoo.engine.config import resumed_config
 from zoo.engine.optim import build_optimizer
 from zoo.engine.run import describe_cpu, machine_changes
@@ -76,24 +77,29 @@ def finished(run_dir: Path) -> bool:
     return run_json.is_file() and "result" in json.loads(run_json.read_text())
 
 
+def run_overrides(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[str, Any]:
+    """A recipe's overrides as its runs train with them: ``--set`` plus ``--val-split``."""
+    return {**overrides, "val_split": args.val_split} if args.val_split else overrides
+
+
+def run_config(args: argparse.Namespace, recipe: str, seed: int, overrides: dict[str, Any]) -> TrainConfig:
+    extra = {"data_dir": args.data_dir, "seed": seed, "progress": False, "plot": False}
+    return build_config(args.model, recipe=recipe, overrides={**extra, **run_overrides(args, overrides)})
+
+
 def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
     split = "val" if args.val_split else "test"
     run_dir = run_path(args, label, seed)
     run_json = run_dir / "run.json"
     label = run_label(args, label)
-    if args.val_split:
-        overrides = {**overrides, "val_split": args.val_split}
+    overrides = run_overrides(args, overrides)
     if finished(run_dir):
         print(f"{label} seed {seed}: finished earlier in {run_dir}", flush=True)
     else:
         if (run_dir / "checkpoint.safetensors").is_file():
             trainer = Trainer.resume(run_dir)
         else:
-            cfg = build_config(
-                args.model,
-                recipe=recipe,
-                overrides={"data_dir": args.data_dir, "seed": seed, "progress": False, "plot": False, **overrides},
-            )
+            cfg = run_config(args, recipe, seed, overrides)
             argv = ["python", "-m", "zoo.train", args.model, "--recipe", recipe, "--seed", str(seed)]
             for key, value in overrides.items():
                 argv += [f"--{key.replace('_', '-')}", json.dumps(value) if not isinstance(value, str) else value]
@@ -220,12 +226,18 @@ def main(argv: list[str] | None = None) -> int:
         help="train nothing: summarise the seeds whose runs have all finished (a screen stopped part way)",
     )
     args = p.parse_args(argv)
+    return run_cli("time_to_accuracy.py", lambda: benchmark(args))
+
+
+def benchmark(args: argparse.Namespace) -> int:
     configs = [
         (args.baseline, args.baseline + "".join(f"-{k}" for k in args.set_baseline), parse_set(args.set_baseline))
     ]
     if args.candidate != "none":
         label = args.label or args.candidate + "".join(f"-{k}" for k in args.set)
         configs.append((args.candidate, label, parse_set(args.set)))
+    for recipe, _, overrides in configs:  # a bad --set fails now, not after the baseline's first run
+        run_config(args, recipe, min(args.seeds), overrides)
     runs: dict[str, list[dict[str, Any]]] = {label: [] for _, label, _ in configs}
     seeds = args.seeds
     if args.finished:

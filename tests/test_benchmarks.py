@@ -288,6 +288,21 @@ def test_time_to_accuracy_chooses_on_a_validation_split_without_evaluating_the_t
     assert len(runs) == 2 and all(name.endswith("-val16-seed3") for name in runs)  # apart from the test split's runs
 
 
+def test_time_to_accuracy_checks_every_recipes_config_before_a_run_trains(tmp_path, capsys):
+    data = write_cifar10(tmp_path / "data", n_train=64, n_test=40, layouts=("bin",))
+    argv = ["--data-dir", str(data), "--seeds", "0", "--out", str(tmp_path / "runs")]
+    time_to_accuracy = benchmark("time_to_accuracy")
+    assert time_to_accuracy.main([*argv, "--set", "epochs=abc"]) == 2  # the candidate's: after the baseline's run
+    assert "time_to_accuracy.py: error: invalid training config: epochs must be an integer >= 1, got 'abc'" in (
+        capsys.readouterr().err
+    )
+    assert time_to_accuracy.main([*argv, "--set", "nosuch=1"]) == 2
+    assert "unknown config keys ['nosuch']" in capsys.readouterr().err
+    assert time_to_accuracy.main([*argv, "--val-split", "64"]) == 2
+    assert "val_split must be between 1 and 63" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # nothing trained, nothing written
+
+
 def test_training_flops_follow_the_image_size_of_each_epoch_and_count_muons_matmuls():
     training_flops = benchmark("time_to_accuracy").training_flops
     cfg = build_config("airbench94_net", recipe="fast", overrides={"epochs": 2, "batch_size": 8}).to_dict()
