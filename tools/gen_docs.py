@@ -369,7 +369,7 @@ def _docs_file(marker_rest: str) -> Path:
 
 
 def speed_markdown() -> str:
-    """docs/speed.md with its standings, screen and ablation tables regenerated between their markers."""
+    """docs/speed.md with its standings, techniques, screen and ablation tables regenerated between their markers."""
     text = (ROOT / "docs" / "speed.md").read_text()
     text = _regenerate(text, STANDINGS_BEGIN, STANDINGS_END, lambda _: standings_markdown())
     text = _regenerate(text, TECHNIQUES_BEGIN, TECHNIQUES_END, lambda _: techniques_markdown())
