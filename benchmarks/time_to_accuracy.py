@@ -83,8 +83,9 @@ def run_overrides(args: argparse.Namespace, overrides: dict[str, Any]) -> dict[s
 
 
 def run_config(args: argparse.Namespace, recipe: str, seed: int, overrides: dict[str, Any]) -> TrainConfig:
+    """The config a run of ``recipe`` trains with (``overrides``: `run_overrides`)."""
     extra = {"data_dir": args.data_dir, "seed": seed, "progress": False, "plot": False}
-    return build_config(args.model, recipe=recipe, overrides={**extra, **run_overrides(args, overrides)})
+    return build_config(args.model, recipe=recipe, overrides={**extra, **overrides})
 
 
 def run_seed(args: argparse.Namespace, recipe: str, label: str, seed: int, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +238,7 @@ def benchmark(args: argparse.Namespace) -> int:
         label = args.label or args.candidate + "".join(f"-{k}" for k in args.set)
         configs.append((args.candidate, label, parse_set(args.set)))
     for recipe, _, overrides in configs:  # a bad --set fails now, not after the baseline's first run
-        run_config(args, recipe, min(args.seeds), overrides)
+        run_config(args, recipe, min(args.seeds), run_overrides(args, overrides))
     runs: dict[str, list[dict[str, Any]]] = {label: [] for _, label, _ in configs}
     seeds = args.seeds
     if args.finished:
