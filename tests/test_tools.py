@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import torch
 from script_loader import load_script
 
 import zoo
@@ -212,3 +213,19 @@ def test_gpu_session_script_runs_every_stage_on_a_cpu(tmp_path):
 def _members(archive: Path) -> list[str]:
     with tarfile.open(archive) as tar:
         return sorted(tar.getnames())
+
+
+def test_filter_norms_compares_each_filter_bank_with_a_fresh_init_of_the_same_seed(tmp_path, capsys):
+    filter_norms = load_script(ROOT / "tools" / "filter_norms.py")
+    torch.manual_seed(7)
+    model = zoo.create("resnet20")
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 4:
+                p.mul_(3)
+    zoo.save_weights(model, tmp_path / "last.safetensors", seed=7)
+    rows = filter_norms.filter_norms(tmp_path)  # a run folder: its last.safetensors
+    assert len(rows) == sum(p.ndim == 4 for p in model.parameters())
+    assert all(end == pytest.approx(3 * start, rel=1e-5) for _, _, start, end in rows)
+    assert filter_norms.main([str(tmp_path / "missing.safetensors")]) == 2
+    assert "missing.safetensors" in capsys.readouterr().err
