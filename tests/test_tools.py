@@ -229,3 +229,6 @@ def test_filter_norms_compares_each_filter_bank_with_a_fresh_init_of_the_same_se
     assert all(end == pytest.approx(3 * start, rel=1e-5) for _, _, start, end in rows)
     assert filter_norms.main([str(tmp_path / "missing.safetensors")]) == 2
     assert "missing.safetensors" in capsys.readouterr().err
+    zoo.save_weights(model, tmp_path / "anonymous.safetensors", weights_only=True)
+    assert filter_norms.main([str(tmp_path / "anonymous.safetensors")]) == 2
+    assert "names no architecture" in capsys.readouterr().err

@@ -8,8 +8,8 @@ is free, so a step of fixed size turns a filter by about step / |w| radians: Muo
 airbench94_muon rescales each bank to norm sqrt(out channels) before every step (``--muon-normalize``), which
 holds the mean filter norm at 1; ``fastest`` does not. The init is a fresh model of the file's architecture built
 after ``torch.manual_seed(seed)`` (the header's seed, else 0): the engine's own init may differ in its draws, not
-in its scale. A bank the
-engine sets from data (airbench94_net's whitening stem) shows that init's scale, not what training did.
+in its scale. A bank the engine sets from data (airbench94_net's whitening stem) shows that init's scale, not
+what training did.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import torch
 import zoo
 from zoo._cli import run as run_cli
 from zoo.engine.optim import conv_filters
+from zoo.errors import WeightsError
 from zoo.weights import read_weights
 
 
@@ -33,11 +34,13 @@ def filter_norms(location: str | Path) -> list[tuple[str, tuple[int, ...], float
     path = Path(location)
     path = path / "last.safetensors" if path.is_dir() else path
     tensors, meta = read_weights(path)
+    if not meta.get("architecture"):
+        raise WeightsError(f"{path} names no architecture (a weights-only file?): expected a zoo run's weights")
     torch.manual_seed(int(meta.get("seed", 0)))
     init = zoo.create(meta["architecture"], **meta.get("model_kwargs", {}))
     banks = {id(p) for p in conv_filters(init)}
     return [
-        (name, tuple(p.shape), p.detach().flatten(1).norm(dim=1).mean().item(), _mean_norm(tensors[name]))
+        (name, tuple(p.shape), _mean_norm(p.detach()), _mean_norm(tensors[name]))
         for name, p in init.named_parameters()
         if id(p) in banks
     ]
