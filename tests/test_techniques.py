@@ -193,6 +193,12 @@ def test_data_init_needs_a_model_that_supports_it(cifar10_dir, tmp_path):
         Trainer(tiny_cfg(cifar10_dir, tmp_path, flip_mode="sometimes"))
 
 
+def test_progressive_resizing_must_start_below_the_image_size(cifar10_dir, tmp_path):
+    with pytest.raises(ConfigError, match="resize_start must be below the training images' 32 pixels, got 32"):
+        Trainer(tiny_cfg(cifar10_dir, tmp_path, resize_start=32))
+    assert not list(tmp_path.glob("*/run.json"))  # refused before a run folder exists
+
+
 def test_freezing_zero_initialised_scales_warns(cifar10_dir, tmp_path):
     with pytest.warns(UserWarning, match="zero_init_last"):
         Trainer(
