@@ -55,7 +55,7 @@ def prepare_data(
     cfg: TrainConfig, data: Any, *, world_size: int = 1, progress: bool = True
 ) -> tuple[Split, Split | None, Split | None, int]:
     """``(train, val, test, n)`` for ``cfg`` from ``data`` (None: ``cfg.dataset``), ``n`` the training images before
-    the validation split and ``--limit-train`` took theirs; checks the batch size fits."""
+    the validation split and ``--limit-train`` took theirs; checks the batch, crop and resizing fit them."""
     train, test = load_splits(
         data, dataset=cfg.dataset, data_dir=cfg.data_dir, download=cfg.download, progress=progress
     )
@@ -72,6 +72,8 @@ def prepare_data(
             f"--crop {cfg.crop} with reflect padding needs images larger than {cfg.crop} pixels, got "
             f"{tuple(train.images.shape[-2:])}: give a smaller --crop (0 = off) or --crop-mode zeros"
         )
+    if cfg.resize_start and cfg.resize_start >= (side := min(train.images.shape[-2:])):
+        raise ConfigError(f"resize_start must be below the training images' {side} pixels, got {cfg.resize_start}")
     return train, val, test, n_train
 
 

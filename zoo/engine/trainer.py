@@ -164,9 +164,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.augment = Augment(cfg)
-        size = self.train_images.shape[-1]
-        if "resize" in self.augment.names and cfg.resize_start >= size:
-            raise ConfigError(f"resize_start must be below the training images' {size} pixels, got {cfg.resize_start}")
         self.forward: nn.Module = self.model
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
