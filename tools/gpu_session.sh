@@ -20,9 +20,9 @@
 # (16.5 MiB), resnet18 / preact_resnet18 (43), vgg11_bn-vgg19_bn (35-76) one or two at a time (pick them with
 # --models); wrn28_10 (139) never does.
 # Device time is 15 minutes a task, start included: `tta` first, then `screen` or `zoo` with a few rows that fit, e.g.
-#     SET='muon_normalize=true muon_lr=0.12' bash tools/gpu_session.sh screen
-#   (docs/speed.md's seventh try, airbench94_muon's renormalised filters, screened on the CPU from seed 20 on; GPU
-#   pairs are seeds 100 on, none of the CPU's)
+#     SET='muon_lr=0.16' bash tools/gpu_session.sh screen
+#   (`fastest`'s renormalised Muon at a third more rate: docs/speed.md's seventh try chose 0.12 from one setting;
+#   GPU pairs are seeds 100 on, none of the CPU's)
 #     EXTRA="--models resnet20 resnet32 resnet44 resnet56" bash tools/gpu_session.sh zoo
 #
 # Environment: OUT (the tool sets it), WORK (scratch, default /tmp/zoo-gpu), DATA (a prepared CIFAR-10 folder: skips

@@ -523,16 +523,18 @@ _RENAMED = {  # old name: (new name, value map)
     "freeze_stem_epochs": ("freeze", lambda v: {} if v is None else {"stem": v}),
 }
 
-# Faster than "fast" on a CPU, where time is FLOPs: Muon on the conv filters (airbench94_muon's idea) in 7 epochs
-# instead of 10, the first at 24 pixels (progressive resizing), at batch 768 (a third more steps for the same FLOPs:
-# a CPU's images/s hardly depends on the batch): 0.68x fast's FLOPs (docs/speed.md: the runs that chose it, and its
-# side-by-side benchmark).
+# Faster than "fast" on a CPU, where time is FLOPs: Muon on the conv filters (airbench94_muon's idea), each bank
+# rescaled to norm sqrt(out channels) before its step as airbench94_muon does (unscaled, the filters grow 6-9x and
+# a step turns them less and less), in 7 epochs instead of 10, the first at 24 pixels (progressive resizing), at
+# batch 768 (a third more steps for the same FLOPs: a CPU's images/s hardly depends on the batch): 0.68x fast's
+# FLOPs (docs/speed.md: the runs that chose it, and its side-by-side benchmark).
 RECIPES["fastest"] = {
     **RECIPES["fast"],
     "batch_size": 768,
     "optimizer": "muon",
-    "muon_lr": 0.4,
+    "muon_lr": 0.12,
     "muon_momentum": 0.6,
+    "muon_normalize": True,
     "epochs": 7,
     "warmup_epochs": 0.23 * 7,
     "resize_start": 24,
