@@ -212,10 +212,10 @@ def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
     machines = [machine.split(", ") for name, _, machine in STANDINGS if name in POOLED]  # "CPU, precision"
     cpus, precisions = {cpu for cpu, _ in machines}, {precision for _, precision in machines}
     summary = (
-        f"In short: `fastest` takes {min(ratios):.2f}-{max(ratios):.2f}x `fast`'s training time (geometric mean "
-        f"{statistics.geometric_mean(ratios):.3f}) and gives up {min(gaps):.2f}-{max(gaps):.2f} points with TTA. Over "
+        f"In short: these took {min(ratios):.2f}-{max(ratios):.2f}x `fast`'s training time (geometric mean "
+        f"{statistics.geometric_mean(ratios):.3f}) and gave up {min(gaps):.2f}-{max(gaps):.2f} points with TTA. Over "
         f"the {len(pooled['fastest'])} test seeds of the second and third `fastest` "
-        f"({_count(len(cpus), 'machine')}, {_count(len(precisions), 'precision')}) it averages "
+        f"({_count(len(cpus), 'machine')}, {_count(len(precisions), 'precision')}) they average "
         f"{_mean_se(pooled['fastest'])}% against `fast`'s {_mean_se(pooled['fast'])}% "
         f"(mean ± standard error), a paired difference of {_mean_se(pooled['difference'], sign='+')} points. The "
         f"time target (at most {TARGET_RATIO}x) is met in "
