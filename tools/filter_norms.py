@@ -6,10 +6,10 @@ RUN is a run folder (its ``last.safetensors``) or a zoo weight file. With BatchN
 is free, so a step of fixed size turns a filter by about step / |w| radians: Muon's orthogonalised update is about
 1 per filter times the learning rate, so as |w| grows the same learning rate turns the filters less and less.
 airbench94_muon rescales each bank to norm sqrt(out channels) before every step (``--muon-normalize``), which
-holds the mean filter norm at 1; ``fastest`` does not. The init is a fresh model of the file's architecture built
-after ``torch.manual_seed(seed)`` (the header's seed, else 0): the engine's own init may differ in its draws, not
-in its scale. A bank the engine sets from data (airbench94_net's whitening stem) shows that init's scale, not
-what training did.
+holds the mean filter norm at 1; ``fastest`` does since 2026-12-05 (before, at lr 0.4, it did not). The init is a
+fresh model of the file's architecture built after ``torch.manual_seed(seed)`` (the header's seed, else 0): the
+engine's own init may differ in its draws, not in its scale. A bank the engine sets from data (airbench94_net's
+whitening stem) shows that init's scale, not what training did.
 """
 
 from __future__ import annotations
