@@ -145,6 +145,7 @@ STANDINGS = (
     ("fastest-b768", "the third `fastest` (batch 768)", "AMD EPYC Zen 5, bf16"),
     ("zen1", "the third `fastest` (batch 768)", "AMD EPYC Zen 1, fp32 (AVX2 only)"),
     ("zen4", "the third `fastest` (batch 768)", "AMD EPYC Zen 4, bf16"),
+    ("zen4-normalize", "the fourth `fastest` (Muon on renormalised filters)", "AMD EPYC Zen 4, bf16"),
 )
 # `fastest`'s own techniques, each measured against runs without it: what it is, the outputs that measured it
 # (docs/data/time_to_accuracy.NAME.json, their seeds pooled), and whether their candidate is the run with it.
@@ -155,6 +156,7 @@ TECHNIQUES = (
     ("the filters renormalised before each Muon step, at lr 0.12 (against unscaled at 0.4)", ("val-normalize",), True),
 )
 POOLED = ("fastest", "fastest-seeds345", "fastest-b768", "zen1", "zen4")  # the second and third `fastest`
+CURRENT = ("zen4-normalize",)  # `fastest` as RECIPES has it now, the fourth
 TARGET_RATIO, TARGET_ACCURACY = 0.7, 90.5  # issue #29
 
 
@@ -186,40 +188,52 @@ def _summaries(path: Path) -> list[dict[str, Any]]:
     return summaries
 
 
+def _pool(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, list[float]]:
+    """Test top-1 with TTA of each recipe's runs, and each seed's paired difference (both runs saw the same images)."""
+    runs = [(b, c) for base, cand in pairs for b, c in zip(base["runs"], cand["runs"], strict=True)]
+    return {
+        "fast": [b["top1_tta"] for b, _ in runs],
+        "fastest": [c["top1_tta"] for _, c in runs],
+        "difference": [c["top1_tta"] - b["top1_tta"] for b, c in runs],
+    }
+
+
 def standings_markdown(data: Path = ROOT / "docs" / "data") -> str:
     """The standings table and its summary, from the ``STANDINGS`` output files in ``data``."""
-    rows, ratios, accuracies, gaps, pooled = [], [], [], [], {"fast": [], "fastest": [], "difference": []}
+    rows, ratios, accuracies, summaries = [], {}, [], {}
     for name, what, machine in STANDINGS:
-        base, cand = _summaries(data / f"time_to_accuracy.{name}.json")
-        ratios.append(cand["train_time_mean_s"] / base["train_time_mean_s"])  # as the benchmark defines it
+        base, cand = summaries[name] = _summaries(data / f"time_to_accuracy.{name}.json")
+        ratios[name] = cand["train_time_mean_s"] / base["train_time_mean_s"]  # as the benchmark defines it
         accuracies.append(cand["accuracy_mean"])
-        gaps.append(base["accuracy_mean"] - cand["accuracy_mean"])
-        if name in POOLED:  # a seed's two runs are measured on the same images: their difference pairs
-            pooled["fast"] += [run["top1_tta"] for run in base["runs"]]
-            pooled["fastest"] += [run["top1_tta"] for run in cand["runs"]]
-            pairs = zip(base["runs"], cand["runs"], strict=True)
-            pooled["difference"] += [c["top1_tta"] - b["top1_tta"] for b, c in pairs]
         rows.append(
             {
                 "invocation": f"{what}, {_seeds([run['seed'] for run in cand['runs']])}",
                 "machine": machine,
                 "`fast` TTA 2": f"{base['accuracy_mean']:.2f} ± {base['accuracy_sd']:.2f}%",
                 "`fastest` TTA 2": f"{cand['accuracy_mean']:.2f} ± {cand['accuracy_sd']:.2f}%",
-                "training time fastest / fast": f"{ratios[-1]:.3f}",
+                "training time fastest / fast": f"{ratios[name]:.3f}",
                 "training FLOPs": f"{cand['train_tflops'] / base['train_tflops']:.3f}",
             }
         )
+    before = [name for name, *_ in STANDINGS if name not in CURRENT]
+    gaps = [summaries[n][0]["accuracy_mean"] - summaries[n][1]["accuracy_mean"] for n in before]
+    pooled, now = _pool([summaries[n] for n in POOLED]), _pool([summaries[n] for n in CURRENT])
     machines = [machine.split(", ") for name, _, machine in STANDINGS if name in POOLED]  # "CPU, precision"
     cpus, precisions = {cpu for cpu, _ in machines}, {precision for _, precision in machines}
+    current = [ratios[n] for n in CURRENT]
     summary = (
-        f"In short: these took {min(ratios):.2f}-{max(ratios):.2f}x `fast`'s training time (geometric mean "
-        f"{statistics.geometric_mean(ratios):.3f}) and gave up {min(gaps):.2f}-{max(gaps):.2f} points with TTA. Over "
-        f"the {len(pooled['fastest'])} test seeds of the second and third `fastest` "
+        f"In short: the earlier versions of `fastest` took {min(ratios[n] for n in before):.2f}-"
+        f"{max(ratios[n] for n in before):.2f}x `fast`'s training time (geometric mean "
+        f"{statistics.geometric_mean([ratios[n] for n in before]):.3f}) and gave up {min(gaps):.2f}-{max(gaps):.2f} "
+        f"points with TTA. Over the {len(pooled['fastest'])} test seeds of the second and third `fastest` "
         f"({_count(len(cpus), 'machine')}, {_count(len(precisions), 'precision')}) they average "
         f"{_mean_se(pooled['fastest'])}% against `fast`'s {_mean_se(pooled['fast'])}% "
-        f"(mean ± standard error), a paired difference of {_mean_se(pooled['difference'], sign='+')} points. The "
-        f"time target (at most {TARGET_RATIO}x) is met in "
-        f"{sum(r <= TARGET_RATIO for r in ratios)} invocations of {len(rows)}, the accuracy target "
+        f"(mean ± standard error), a paired difference of {_mean_se(pooled['difference'], sign='+')} points. "
+        f"The current `fastest` (the last {_count(len(CURRENT), 'row') if len(CURRENT) > 1 else 'row'}) took "
+        f"{' and '.join(f'{r:.3f}' for r in current)}x `fast`'s time and averages {_mean_se(now['fastest'])}% over "
+        f"its {len(now['fastest'])} test seeds against `fast`'s {_mean_se(now['fast'])}%, a paired difference of "
+        f"{_mean_se(now['difference'], sign='+')} points. The time target (at most {TARGET_RATIO}x) is met in "
+        f"{sum(r <= TARGET_RATIO for r in ratios.values())} invocations of {len(rows)}, the accuracy target "
         f"({TARGET_ACCURACY}% or more) in {sum(a >= TARGET_ACCURACY for a in accuracies)}."
     )
     return markdown_table(rows) + "\n" + textwrap.fill(summary, width=116) + "\n"
