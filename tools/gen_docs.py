@@ -4,7 +4,8 @@
   (``python benchmarks/model_speed.py --models NAME --json docs/data/model_speed.json`` after adding a model).
 - the flag table in ``docs/training.md``: every ``TrainConfig`` field, from its own definition.
 - the standings table in ``docs/speed.md``: every side-by-side invocation of ``benchmarks/time_to_accuracy.py`` on
-  the test split, from its output in ``docs/data`` (add a new one to ``STANDINGS``).
+  the test split, from its output in ``docs/data`` (add a new one to ``STANDINGS``, and to ``CURRENT`` when it
+  measures ``fastest`` as ``RECIPES`` has it now; a new `fastest` moves the old ``CURRENT`` into ``POOLED``).
 - the ablation table of `fast` in ``docs/speed.md``: ``docs/data/time_to_accuracy.fast.json`` and one row per
   ``time_to_accuracy.ablate-*.json`` next to it (``time_to_accuracy.py --candidate fast --set KEY=VALUE --label
   ablate-NAME``).
